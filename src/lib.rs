@@ -1,0 +1,2 @@
+//! delivery-gateway: a GraphQL composition server for a food-delivery app.
+pub mod demo;
