@@ -1,2 +1,6 @@
 //! delivery-gateway: a GraphQL composition server for a food-delivery app.
+pub mod auth;
+pub mod config;
 pub mod demo;
+pub mod graphql;
+pub mod upstream;

@@ -12,3 +12,10 @@
 //! pub async fn serve(listener: tokio::net::TcpListener, demo: Demo,
 //!     shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> std::io::Result<()>;
 //! ```
+
+/// Temporary stand-in until the demo lands.
+#[derive(Default)]
+pub struct DemoConfig {
+    /// Seed.
+    pub seed: u64,
+}

@@ -1,0 +1,418 @@
+//! The gateway's configuration: one typed struct, read once at start.
+//!
+//! Sources, later ones winning: defaults in code, an optional TOML file
+//! (`--config FILE`), then environment variables `GATEWAY_<SECTION>__<KEY>`
+//! (e.g. `GATEWAY_AUTH__JWT_SECRET`, `GATEWAY_UPSTREAMS__BASE_URL`). Unknown keys are
+//! rejected, and [`Config::validate`] names the key of every bad value. Tests build
+//! `Config` values in code and never touch the process environment.
+
+use std::{collections::BTreeMap, net::SocketAddr, path::Path, time::Duration};
+
+use figment::{
+    Figment,
+    providers::{Env, Format, Serialized, Toml},
+};
+use serde::{Deserialize, Serialize};
+use url::Url;
+
+use crate::upstream::Service;
+
+/// The prefix of the environment variables that override configuration keys.
+pub const ENV_PREFIX: &str = "GATEWAY_";
+
+/// The development JWT secret. Fine on a laptop, never in production.
+pub const DEVELOPMENT_JWT_SECRET: &str = "delivery-gateway-development-secret-change-me";
+
+/// Everything the gateway can be told.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// The HTTP server.
+    pub server: ServerConfig,
+    /// Where the upstream services are and how to call them.
+    pub upstreams: UpstreamsConfig,
+    /// Who may ask for private data.
+    pub auth: AuthConfig,
+    /// The GraphQL schema's knobs.
+    pub graphql: GraphqlConfig,
+    /// The embedded demo upstreams, used when no upstream URL is configured.
+    pub demo: DemoSettings,
+    /// Logging.
+    pub log: LogConfig,
+}
+
+/// The HTTP server.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// Serve the GraphiQL playground at `GET /graphql` to browsers.
+    pub graphiql: bool,
+    /// Largest request body accepted, in bytes.
+    pub max_body_bytes: usize,
+    /// Time that requests in flight get to finish after a shutdown signal.
+    #[serde(with = "humantime_serde")]
+    pub shutdown_grace: Duration,
+}
+
+/// Where the upstream services are and how to call them.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct UpstreamsConfig {
+    /// One base URL for all thirteen services, each under a path named after it
+    /// (`{base_url}/restaurants`), as the demo serves them.
+    pub base_url: Option<Url>,
+    /// A base URL per service (`users`, `orders`, `geo`, ...), overriding `base_url`.
+    pub services: BTreeMap<String, Url>,
+    /// Time allowed to open a connection to an upstream.
+    #[serde(with = "humantime_serde")]
+    pub connect_timeout: Duration,
+    /// Time allowed for one upstream call.
+    #[serde(with = "humantime_serde")]
+    pub timeout: Duration,
+    /// Idle keep-alive connections kept per upstream host.
+    pub pool_max_idle_per_host: usize,
+}
+
+/// Who may ask for private data.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthConfig {
+    /// HS256 secret that bearer tokens are signed with (at least 32 bytes).
+    pub jwt_secret: String,
+    /// Tolerance for clock skew when checking `exp` and `nbf`.
+    #[serde(with = "humantime_serde")]
+    pub leeway: Duration,
+    /// Lifetime of the tokens that `delivery-gateway token` mints.
+    #[serde(with = "humantime_serde")]
+    pub token_ttl: Duration,
+}
+
+/// The GraphQL schema's knobs.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GraphqlConfig {
+    /// The largest `first` a connection accepts.
+    pub max_page_size: u32,
+    /// Answer introspection queries.
+    pub introspection: bool,
+    /// Longest time a DataLoader waits to gather keys into one batch.
+    #[serde(with = "humantime_serde")]
+    pub batch_delay: Duration,
+}
+
+/// The embedded demo upstreams.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DemoSettings {
+    /// Seed of the demo's data.
+    pub seed: u64,
+    /// Latency the demo adds to every call.
+    #[serde(with = "humantime_serde")]
+    pub latency: Duration,
+    /// Put a token for this demo user in GraphiQL's headers pane.
+    pub graphiql_user: u64,
+}
+
+/// Logging.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// `tracing` filter directives, e.g. `info` or `delivery_gateway=debug`.
+    /// `RUST_LOG` wins when set.
+    pub level: String,
+    /// Output format.
+    pub format: LogFormat,
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines, for a terminal.
+    Pretty,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 4000)),
+            graphiql: true,
+            max_body_bytes: 64 * 1024,
+            shutdown_grace: Duration::from_secs(10),
+        }
+    }
+}
+
+impl Default for UpstreamsConfig {
+    fn default() -> Self {
+        Self {
+            base_url: None,
+            services: BTreeMap::new(),
+            connect_timeout: Duration::from_millis(500),
+            timeout: Duration::from_secs(2),
+            pool_max_idle_per_host: 64,
+        }
+    }
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            jwt_secret: DEVELOPMENT_JWT_SECRET.to_owned(),
+            leeway: Duration::from_secs(30),
+            token_ttl: Duration::from_secs(12 * 3600),
+        }
+    }
+}
+
+impl Default for GraphqlConfig {
+    fn default() -> Self {
+        Self {
+            max_page_size: 100,
+            introspection: true,
+            batch_delay: Duration::from_millis(1),
+        }
+    }
+}
+
+impl Default for DemoSettings {
+    fn default() -> Self {
+        Self {
+            seed: crate::demo::DemoConfig::default().seed,
+            latency: Duration::ZERO,
+            graphiql_user: 42,
+        }
+    }
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            level: "info".to_owned(),
+            format: LogFormat::Pretty,
+        }
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            server: ServerConfig::default(),
+            upstreams: UpstreamsConfig::default(),
+            auth: AuthConfig::default(),
+            graphql: GraphqlConfig::default(),
+            demo: DemoSettings::default(),
+            log: LogConfig::default(),
+        }
+    }
+}
+
+/// A configuration value that cannot be used; the message names the key.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file or the environment could not be read into [`Config`].
+    #[error("configuration: {0}")]
+    Load(#[from] Box<figment::Error>),
+    /// A value was read but is not usable.
+    #[error("configuration key `{key}`: {message}")]
+    Invalid {
+        /// The dotted key, e.g. `auth.jwt_secret`.
+        key: String,
+        /// What is wrong with it.
+        message: String,
+    },
+}
+
+fn invalid(key: impl Into<String>, message: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        key: key.into(),
+        message: message.into(),
+    }
+}
+
+impl Config {
+    /// Reads defaults, then `file` if given, then `GATEWAY_*` variables, and
+    /// validates the result.
+    pub fn load(file: Option<&Path>) -> Result<Config, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(file) = file {
+            if !file.exists() {
+                return Err(invalid("--config", format!("file {} does not exist", file.display())));
+            }
+            figment = figment.merge(Toml::file(file));
+        }
+        let config: Config = figment
+            .merge(Env::prefixed(ENV_PREFIX).split("__"))
+            .extract()
+            .map_err(Box::new)?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks every value that types alone do not; the error names the key.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.auth.jwt_secret.len() < 32 {
+            return Err(invalid("auth.jwt_secret", "must be at least 32 bytes long"));
+        }
+        if self.auth.token_ttl.is_zero() {
+            return Err(invalid("auth.token_ttl", "must be longer than zero"));
+        }
+        if self.server.max_body_bytes < 1024 {
+            return Err(invalid("server.max_body_bytes", "must be at least 1024"));
+        }
+        if !(1..=1000).contains(&self.graphql.max_page_size) {
+            return Err(invalid("graphql.max_page_size", "must be between 1 and 1000"));
+        }
+        if self.graphql.batch_delay > Duration::from_millis(100) {
+            return Err(invalid("graphql.batch_delay", "must be at most 100ms"));
+        }
+        for (key, timeout) in [
+            ("upstreams.connect_timeout", self.upstreams.connect_timeout),
+            ("upstreams.timeout", self.upstreams.timeout),
+        ] {
+            if timeout.is_zero() || timeout > Duration::from_secs(60) {
+                return Err(invalid(key, "must be between 1ms and 60s"));
+            }
+        }
+        let known: Vec<&str> = Service::ALL.iter().map(|s| s.name()).collect();
+        for (name, url) in &self.upstreams.services {
+            let key = format!("upstreams.services.{name}");
+            if !known.contains(&name.as_str()) {
+                return Err(invalid(key, format!("unknown service; known: {}", known.join(", "))));
+            }
+            check_http_url(&key, url)?;
+        }
+        if let Some(url) = &self.upstreams.base_url {
+            check_http_url("upstreams.base_url", url)?;
+        }
+        if !self.upstreams.services.is_empty() && self.upstreams.base_url.is_none() {
+            let missing: Vec<&str> = known
+                .iter()
+                .copied()
+                .filter(|n| !self.upstreams.services.contains_key(*n))
+                .collect();
+            if !missing.is_empty() {
+                return Err(invalid(
+                    "upstreams.services",
+                    format!("no URL for {} (set them, or upstreams.base_url)", missing.join(", ")),
+                ));
+            }
+        }
+        if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
+            return Err(invalid("log.level", "not a valid tracing filter"));
+        }
+        Ok(())
+    }
+
+    /// Whether the gateway should start the demo upstreams itself (no URL configured).
+    pub fn uses_embedded_demo(&self) -> bool {
+        self.upstreams.base_url.is_none() && self.upstreams.services.is_empty()
+    }
+
+    /// The base URL of every service: its own entry, else `base_url/<name>`.
+    /// `None` when nothing is configured (the embedded demo fills it in).
+    pub fn service_urls(&self) -> Option<Vec<(Service, Url)>> {
+        if self.uses_embedded_demo() {
+            return None;
+        }
+        Service::ALL
+            .iter()
+            .map(|&service| {
+                let url = match self.upstreams.services.get(service.name()) {
+                    Some(url) => url.clone(),
+                    None => service_url(self.upstreams.base_url.as_ref()?, service),
+                };
+                Some((service, url))
+            })
+            .collect()
+    }
+}
+
+/// `base/<service>`: where the demo serves a service.
+pub fn service_url(base: &Url, service: Service) -> Url {
+    let mut url = base.clone();
+    if let Ok(mut segments) = url.path_segments_mut() {
+        segments.pop_if_empty().push(service.name());
+    }
+    url
+}
+
+fn check_http_url(key: &str, url: &Url) -> Result<(), ConfigError> {
+    if !matches!(url.scheme(), "http" | "https") || url.cannot_be_a_base() || url.host().is_none() {
+        return Err(invalid(key, format!("`{url}` is not an http(s) base URL")));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(invalid(key, "must not have a query or fragment"));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid_and_use_the_embedded_demo() {
+        let config = Config::default();
+        config.validate().unwrap();
+        assert!(config.uses_embedded_demo());
+        assert!(config.service_urls().is_none());
+    }
+
+    #[test]
+    fn base_url_gives_every_service_its_own_path() {
+        let mut config = Config::default();
+        config.upstreams.base_url = Some("http://127.0.0.1:4001".parse().unwrap());
+        let urls = config.service_urls().unwrap();
+        assert_eq!(urls.len(), 13);
+        assert!(urls.iter().any(|(s, u)| *s == Service::Menus && u.as_str() == "http://127.0.0.1:4001/menus"));
+    }
+
+    #[test]
+    fn a_short_secret_is_refused_by_name() {
+        let mut config = Config::default();
+        config.auth.jwt_secret = "short".into();
+        let error = config.validate().unwrap_err().to_string();
+        assert!(error.contains("auth.jwt_secret"), "{error}");
+    }
+
+    #[test]
+    fn an_unknown_service_is_refused_by_name() {
+        let mut config = Config::default();
+        config.upstreams.base_url = Some("http://127.0.0.1:4001".parse().unwrap());
+        config.upstreams.services.insert("menu".into(), "http://127.0.0.1:1".parse().unwrap());
+        let error = config.validate().unwrap_err().to_string();
+        assert!(error.contains("upstreams.services.menu"), "{error}");
+    }
+
+    #[test]
+    fn a_partial_service_list_without_base_url_names_the_missing_ones() {
+        let mut config = Config::default();
+        config.upstreams.services.insert("menus".into(), "http://127.0.0.1:1".parse().unwrap());
+        let error = config.validate().unwrap_err().to_string();
+        assert!(error.contains("upstreams.services") && error.contains("users"), "{error}");
+    }
+
+    #[test]
+    fn unknown_keys_in_a_file_are_refused() {
+        let dir = std::env::temp_dir().join(format!("dg-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("gateway.toml");
+        std::fs::write(&file, "[server]\nlisten = \"127.0.0.1:4000\"\nlisten_port = 1\n").unwrap();
+        let error = Config::load(Some(&file)).unwrap_err().to_string();
+        assert!(error.contains("listen_port"), "{error}");
+    }
+
+    #[test]
+    fn durations_are_written_as_text() {
+        let config: Config = Figment::from(Serialized::defaults(Config::default()))
+            .merge(Toml::string("[upstreams]\ntimeout = \"800ms\"\n"))
+            .extract()
+            .unwrap();
+        assert_eq!(config.upstreams.timeout, Duration::from_millis(800));
+    }
+}

@@ -1,0 +1,44 @@
+//! The GraphQL schema: types, resolvers and the per-request DataLoader.
+//!
+//! Resolvers never build a URL or touch HTTP: they ask [`crate::upstream`] through
+//! the request's [`RequestScope`]. Every list of restaurants loads through the
+//! DataLoader, so each upstream is called once per wave, whatever the page size.
+
+mod common;
+pub mod error;
+mod listing;
+pub mod loaders;
+mod order;
+mod query;
+mod restaurant;
+pub mod scope;
+mod user;
+
+use async_graphql::{EmptyMutation, EmptySubscription, Schema};
+
+pub use query::Query;
+pub use scope::{Limits, RequestScope};
+
+/// The gateway's schema.
+pub type GatewaySchema = Schema<Query, EmptyMutation, EmptySubscription>;
+
+/// Options the schema is built with.
+#[derive(Debug, Clone, Copy)]
+pub struct SchemaOptions {
+    /// Answer introspection queries.
+    pub introspection: bool,
+}
+
+/// Builds the schema. Per-request state goes on each request, not here.
+pub fn build_schema(options: SchemaOptions) -> GatewaySchema {
+    let mut builder = Schema::build(Query, EmptyMutation, EmptySubscription);
+    if !options.introspection {
+        builder = builder.disable_introspection();
+    }
+    builder.finish()
+}
+
+/// The SDL, exactly as `schema/schema.graphql` holds it.
+pub fn sdl() -> String {
+    build_schema(SchemaOptions { introspection: true }).sdl()
+}

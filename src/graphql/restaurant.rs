@@ -1,0 +1,355 @@
+//! `Restaurant` and what hangs off it: menu, rating, estimate, fees, opening state,
+//! promotions. Each of those comes from its own service through the request's
+//! DataLoader, so a page of restaurants costs one call per service.
+
+use std::sync::Arc;
+
+use async_graphql::{Context, ID, Lookahead, Object, SimpleObject};
+use async_graphql::dataloader::Loader;
+use futures_util::future::{BoxFuture, join_all};
+use time::OffsetDateTime;
+
+use super::{
+    common::{GeoPoint, LocationInput, Money},
+    error::UpstreamResultExt,
+    loaders::{
+        AvailabilityKey, EstimateKey, FeesKey, GeoKey, MenuKey, PromotionsKey, RatingKey, RequestLoader,
+        RestaurantKey, UpstreamLoader,
+    },
+    scope::RequestScope,
+};
+use crate::upstream::{self, AreaId, Location, RestaurantId};
+
+/// A restaurant that delivers through the platform.
+pub struct Restaurant {
+    record: Arc<upstream::Restaurant>,
+    /// Where the list it appears in delivers to (for estimates).
+    to: Option<Location>,
+    /// The delivery area of that list (for fees).
+    area: Option<AreaId>,
+}
+
+/// Where a restaurant is being looked at from: the list's location and area.
+#[derive(Clone, Default)]
+pub struct Vantage {
+    /// The location deliveries go to.
+    pub to: Option<Location>,
+    /// The area that location is in.
+    pub area: Option<AreaId>,
+}
+
+impl Restaurant {
+    /// A restaurant from its master data, seen from `vantage`.
+    pub fn from_record(record: Arc<upstream::Restaurant>, vantage: &Vantage) -> Self {
+        Self {
+            record,
+            to: vantage.to,
+            area: vantage.area.clone(),
+        }
+    }
+
+    /// The restaurant's id.
+    pub fn restaurant_id(&self) -> RestaurantId {
+        self.record.id
+    }
+
+    /// Loads `ids` and everything `selection` (a `Restaurant` selection) asks of
+    /// them, all at once, and returns the restaurants that exist, in order.
+    ///
+    /// Starting every service's batch together is what puts a page of
+    /// restaurants in one wave instead of two: nothing waits for call 7 to learn
+    /// that the restaurants exist before asking for their menus.
+    pub async fn load_all(
+        scope: &RequestScope,
+        ids: &[RestaurantId],
+        selection: &[Lookahead<'_>],
+        vantage: &Vantage,
+    ) -> async_graphql::Result<Vec<Restaurant>> {
+        let wants = |field: &str| selection.iter().any(|s| s.field(field).exists());
+        let loader = &scope.loader;
+        let mut side: Vec<BoxFuture<'_, ()>> = Vec::new();
+        if wants("menu") {
+            side.push(warm(loader, keyed(ids, MenuKey)));
+        }
+        if wants("rating") {
+            side.push(warm(loader, keyed(ids, RatingKey)));
+        }
+        if wants("isOpen") || wants("nextStatusChangeAt") {
+            side.push(warm(loader, keyed(ids, AvailabilityKey)));
+        }
+        if wants("promotions") {
+            side.push(warm(loader, keyed(ids, PromotionsKey)));
+        }
+        if let Some(to) = vantage.to
+            && wants("deliveryEstimate")
+        {
+            let to = GeoKey::from(to);
+            side.push(warm(loader, ids.iter().map(|&id| EstimateKey { to, id }).collect()));
+        }
+        if let Some(area) = &vantage.area
+            && (wants("deliveryFee") || wants("minimumOrder"))
+        {
+            let fees = ids.iter().map(|&id| FeesKey { area: area.clone(), id }).collect();
+            side.push(warm(loader, fees));
+        }
+        let (records, _) = futures_util::join!(loader.load_many(keyed(ids, RestaurantKey)), join_all(side));
+        let mut records = records.gql()?;
+        Ok(ids
+            .iter()
+            .filter_map(|id| records.remove(&RestaurantKey(*id)))
+            .map(|record| Restaurant::from_record(record, vantage))
+            .collect())
+    }
+}
+
+fn keyed<K>(ids: &[RestaurantId], key: fn(RestaurantId) -> K) -> Vec<K> {
+    ids.iter().copied().map(key).collect()
+}
+
+/// Starts loading `keys` into the request's cache; the fields that read them later
+/// find them there (or find the batch's error remembered).
+fn warm<K>(loader: &RequestLoader, keys: Vec<K>) -> BoxFuture<'_, ()>
+where
+    K: Send + Sync + std::hash::Hash + Eq + Clone + 'static,
+    UpstreamLoader: Loader<K>,
+{
+    Box::pin(async move {
+        // Errors are remembered by the loader and reported by the fields.
+        let _ = loader.load_many(keys).await;
+    })
+}
+
+/// Rating of a restaurant by its customers.
+#[derive(SimpleObject)]
+pub struct Rating {
+    /// Mean rating, 1.0 to 5.0.
+    pub average: f64,
+    /// How many ratings the average is made of.
+    pub count: u32,
+}
+
+/// How long a delivery takes.
+#[derive(SimpleObject)]
+pub struct DeliveryEstimate {
+    /// Minutes from ordering to the door.
+    pub minutes: u32,
+    /// Distance the courier rides, in metres.
+    pub distance_meters: u32,
+}
+
+/// A restaurant's postal address.
+#[derive(SimpleObject)]
+pub struct PostalAddress {
+    /// Street and number.
+    pub street: String,
+    /// City.
+    pub city: String,
+    /// Postcode.
+    pub postcode: String,
+}
+
+/// A discount on offer.
+#[derive(SimpleObject)]
+pub struct Promotion {
+    /// The promotion's id.
+    pub id: ID,
+    /// What it says, e.g. "20% off pizza".
+    pub title: String,
+    /// The discount, in percent.
+    pub discount_percent: u32,
+}
+
+#[Object]
+impl Restaurant {
+    /// The restaurant's id.
+    async fn id(&self) -> ID {
+        ID(self.record.id.to_string())
+    }
+
+    /// Its name.
+    async fn name(&self) -> &str {
+        &self.record.name
+    }
+
+    /// Cuisines it cooks, e.g. `["italian", "pizza"]`.
+    async fn cuisines(&self) -> &[String] {
+        &self.record.cuisines
+    }
+
+    /// How expensive it is: 1 (cheap) to 4 (expensive).
+    async fn price_level(&self) -> u8 {
+        self.record.price_level
+    }
+
+    /// Its postal address.
+    async fn address(&self) -> PostalAddress {
+        let a = &self.record.address;
+        PostalAddress {
+            street: a.street.clone(),
+            city: a.city.clone(),
+            postcode: a.postcode.clone(),
+        }
+    }
+
+    /// Where it is on the map.
+    async fn location(&self) -> GeoPoint {
+        self.record.location.into()
+    }
+
+    /// A picture of it.
+    async fn image_url(&self) -> &str {
+        &self.record.image_url
+    }
+
+    /// What its customers think. Null when it has no rating yet or the ratings
+    /// service failed (then with an error).
+    async fn rating(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Rating>> {
+        let rating = RequestScope::of(ctx).loader.load_one(RatingKey(self.restaurant_id())).await.gql()?;
+        Ok(rating.map(|r| Rating {
+            average: r.average,
+            count: r.count,
+        }))
+    }
+
+    /// The menu. Null when the menus service has none for it or failed.
+    async fn menu(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Menu>> {
+        let menu = RequestScope::of(ctx).loader.load_one(MenuKey(self.restaurant_id())).await.gql()?;
+        Ok(menu.map(Menu))
+    }
+
+    /// How long a delivery takes to `to`, or, in a `restaurants(near:)` list, to
+    /// that location. Null when neither is known.
+    async fn delivery_estimate(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Where the food goes; defaults to the list's `near`.")] to: Option<LocationInput>,
+    ) -> async_graphql::Result<Option<DeliveryEstimate>> {
+        let to = match to {
+            Some(input) => input.checked()?,
+            None => match self.to {
+                Some(to) => to,
+                None => return Ok(None),
+            },
+        };
+        let key = EstimateKey {
+            to: to.into(),
+            id: self.restaurant_id(),
+        };
+        let estimate = RequestScope::of(ctx).loader.load_one(key).await.gql()?;
+        Ok(estimate.map(|e| DeliveryEstimate {
+            minutes: e.minutes,
+            distance_meters: e.distance_meters,
+        }))
+    }
+
+    /// The delivery fee into the area of a `restaurants(near:)` list; null
+    /// elsewhere, since fees depend on the area.
+    async fn delivery_fee(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Money>> {
+        Ok(self.fees(ctx).await?.map(|f| Money::from(&f.delivery_fee)))
+    }
+
+    /// The smallest order accepted for delivery into the list's area; null outside
+    /// a `restaurants(near:)` list.
+    async fn minimum_order(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Money>> {
+        Ok(self.fees(ctx).await?.map(|f| Money::from(&f.minimum_order)))
+    }
+
+    /// Whether it takes orders now.
+    async fn is_open(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<bool>> {
+        Ok(self.availability(ctx).await?.map(|a| a.open))
+    }
+
+    /// When `isOpen` next changes.
+    async fn next_status_change_at(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<OffsetDateTime>> {
+        Ok(self.availability(ctx).await?.and_then(|a| a.next_change_at))
+    }
+
+    /// Discounts on offer; for a signed-in user, their personal offers too.
+    async fn promotions(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Vec<Promotion>>> {
+        let found = RequestScope::of(ctx).loader.load_one(PromotionsKey(self.restaurant_id())).await.gql()?;
+        Ok(found.map(|list| {
+            list.iter()
+                .map(|p| Promotion {
+                    id: ID(p.id.to_string()),
+                    title: p.title.clone(),
+                    discount_percent: p.discount_percent,
+                })
+                .collect()
+        }))
+    }
+}
+
+impl Restaurant {
+    async fn fees(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<upstream::Fees>> {
+        let Some(area) = &self.area else {
+            return Ok(None);
+        };
+        let key = FeesKey {
+            area: area.clone(),
+            id: self.restaurant_id(),
+        };
+        RequestScope::of(ctx).loader.load_one(key).await.gql()
+    }
+
+    async fn availability(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<upstream::Availability>> {
+        RequestScope::of(ctx).loader.load_one(AvailabilityKey(self.restaurant_id())).await.gql()
+    }
+}
+
+/// A restaurant's menu.
+pub struct Menu(Arc<upstream::Menu>);
+
+#[Object]
+impl Menu {
+    /// Sections of the menu, in the order the restaurant shows them.
+    async fn categories(&self) -> Vec<MenuCategory<'_>> {
+        self.0.categories.iter().map(MenuCategory).collect()
+    }
+}
+
+/// A section of a menu, e.g. "Starters".
+pub struct MenuCategory<'a>(&'a upstream::MenuCategory);
+
+#[Object]
+impl<'a> MenuCategory<'a> {
+    /// The section's name.
+    async fn name(&self) -> &str {
+        &self.0.name
+    }
+
+    /// The dishes in it.
+    async fn items(&self) -> Vec<MenuItem<'a>> {
+        self.0.items.iter().map(MenuItem).collect()
+    }
+}
+
+/// A dish on a menu.
+pub struct MenuItem<'a>(&'a upstream::MenuItem);
+
+#[Object]
+impl MenuItem<'_> {
+    /// The dish's id.
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+
+    /// Its name.
+    async fn name(&self) -> &str {
+        &self.0.name
+    }
+
+    /// What it is.
+    async fn description(&self) -> &str {
+        &self.0.description
+    }
+
+    /// What one costs.
+    async fn price(&self) -> Money {
+        Money::from(&self.0.price)
+    }
+
+    /// Whether it is vegetarian.
+    async fn vegetarian(&self) -> bool {
+        self.0.vegetarian
+    }
+}

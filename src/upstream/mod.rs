@@ -1,0 +1,32 @@
+//! Typed clients for the thirteen upstream REST services (see `../shared/design/upstreams.md`).
+//!
+//! This layer owns URLs, HTTP and the contract's wire types. It knows nothing of
+//! GraphQL or axum: the schema asks it domain-shaped questions
+//! (`ratings_for(&[RestaurantId])`) and gets typed answers or an [`UpstreamError`].
+//!
+//! Invariants:
+//! - one shared, pooled `reqwest::Client` for every service;
+//! - a batch is never sent larger than the contract's maximum: larger requests are
+//!   split into chunks that go out concurrently;
+//! - private calls carry `X-User-Id` for exactly the user the caller names, and the
+//!   only way to name a user is a [`UserId`] that the auth layer produced.
+
+mod error;
+mod http;
+mod model;
+mod service;
+
+mod catalog;
+mod geo;
+mod logistics;
+mod orders;
+mod personal;
+mod promotions;
+mod pricing;
+mod recommendations;
+mod users;
+
+pub use error::{ErrorKind, UpstreamError};
+pub use http::{HttpSettings, Upstreams};
+pub use model::*;
+pub use service::Service;

@@ -1,0 +1,392 @@
+//! The contract's records, as the gateway reads them.
+//!
+//! Field names follow the contract (`camelCase` on the wire). Ids are newtypes so a
+//! restaurant id can never be passed where a user id is expected.
+
+use serde::{Deserialize, Serialize};
+use time::{Date, OffsetDateTime};
+
+macro_rules! id_type {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[serde(transparent)]
+        pub struct $name(pub u64);
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                self.0.fmt(f)
+            }
+        }
+    };
+}
+
+id_type!(
+    /// A restaurant's id.
+    RestaurantId
+);
+id_type!(
+    /// A user's id. Only the auth layer makes one from outside input.
+    UserId
+);
+id_type!(
+    /// An order's id.
+    OrderId
+);
+id_type!(
+    /// A menu item's id.
+    MenuItemId
+);
+id_type!(
+    /// A promotion's id.
+    PromotionId
+);
+id_type!(
+    /// An address's id.
+    AddressId
+);
+
+/// A delivery area's id (a string in the contract).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct AreaId(pub String);
+
+/// An amount of money in minor units (cents).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Money {
+    /// Minor units, e.g. 1250 for 12.50.
+    pub amount: i64,
+    /// ISO 4217 code, e.g. `EUR`.
+    pub currency: String,
+}
+
+/// A point on the map (WGS 84 degrees).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Location {
+    /// Latitude in degrees.
+    pub lat: f64,
+    /// Longitude in degrees.
+    pub lng: f64,
+}
+
+/// A restaurant's postal address.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct PostalAddress {
+    /// Street and number.
+    pub street: String,
+    /// City.
+    pub city: String,
+    /// Postcode.
+    pub postcode: String,
+}
+
+/// Call 7: a restaurant's master data.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Restaurant {
+    /// Its id.
+    pub id: RestaurantId,
+    /// Display name.
+    pub name: String,
+    /// Cuisines, e.g. `["italian", "pizza"]`.
+    pub cuisines: Vec<String>,
+    /// 1 (cheap) to 4 (expensive).
+    pub price_level: u8,
+    /// Postal address.
+    pub address: PostalAddress,
+    /// Where it is.
+    pub location: Location,
+    /// A picture.
+    pub image_url: String,
+}
+
+/// Call 8: a restaurant's menu.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Menu {
+    /// The restaurant it belongs to.
+    pub restaurant_id: RestaurantId,
+    /// Sections of the menu, in display order.
+    pub categories: Vec<MenuCategory>,
+}
+
+/// A section of a menu.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct MenuCategory {
+    /// E.g. "Starters".
+    pub name: String,
+    /// The dishes in it.
+    pub items: Vec<MenuItem>,
+}
+
+/// A dish.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct MenuItem {
+    /// Its id.
+    pub id: MenuItemId,
+    /// Name.
+    pub name: String,
+    /// Description.
+    pub description: String,
+    /// Price.
+    pub price: Money,
+    /// Whether it is vegetarian.
+    pub vegetarian: bool,
+}
+
+/// Call 9: a restaurant's rating.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Rating {
+    /// The restaurant.
+    pub restaurant_id: RestaurantId,
+    /// 1.0 to 5.0.
+    pub average: f64,
+    /// Number of ratings.
+    pub count: u32,
+}
+
+/// Call 10: a delivery estimate from one location.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Estimate {
+    /// The restaurant.
+    pub restaurant_id: RestaurantId,
+    /// Minutes until delivery.
+    pub minutes: u32,
+    /// Distance to the location.
+    pub distance_meters: u32,
+}
+
+/// Call 11: what delivery costs in one area.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Fees {
+    /// The restaurant.
+    pub restaurant_id: RestaurantId,
+    /// Delivery fee.
+    pub delivery_fee: Money,
+    /// Minimum order value.
+    pub minimum_order: Money,
+}
+
+/// Call 12: whether a restaurant is open.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Availability {
+    /// The restaurant.
+    pub restaurant_id: RestaurantId,
+    /// Open now.
+    pub open: bool,
+    /// When `open` next changes.
+    #[serde(with = "time::serde::rfc3339::option", default)]
+    pub next_change_at: Option<OffsetDateTime>,
+}
+
+/// Call 13: a restaurant's promotions.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Promotions {
+    /// The restaurant.
+    pub restaurant_id: RestaurantId,
+    /// Its promotions (for a signed-in user, including personal offers).
+    pub promotions: Vec<Promotion>,
+}
+
+/// One promotion.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Promotion {
+    /// Its id.
+    pub id: PromotionId,
+    /// What it says.
+    pub title: String,
+    /// Discount, percent.
+    pub discount_percent: u32,
+}
+
+/// Call 1: a user's profile.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct User {
+    /// Their id.
+    pub id: UserId,
+    /// Display name.
+    pub name: String,
+    /// E-mail address.
+    pub email: String,
+    /// BCP 47 locale, e.g. `de-DE`.
+    pub locale: String,
+    /// When they signed up.
+    pub member_since: Date,
+}
+
+/// Call 2: one of a user's delivery addresses.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct Address {
+    /// Its id.
+    pub id: AddressId,
+    /// E.g. "Home".
+    pub label: String,
+    /// Street and number.
+    pub street: String,
+    /// City.
+    pub city: String,
+    /// Postcode.
+    pub postcode: String,
+    /// Where it is.
+    pub location: Location,
+}
+
+/// Call 4: one page of a user's orders.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct OrdersPage {
+    /// Newest first.
+    pub orders: Vec<Order>,
+    /// The user's total number of orders.
+    pub total: u32,
+}
+
+/// An order.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Order {
+    /// Its id.
+    pub id: OrderId,
+    /// Who placed it.
+    pub user_id: UserId,
+    /// Where from.
+    pub restaurant_id: RestaurantId,
+    /// When.
+    #[serde(with = "time::serde::rfc3339")]
+    pub placed_at: OffsetDateTime,
+    /// Where it is in its life.
+    pub status: OrderStatus,
+    /// What was ordered.
+    pub items: Vec<OrderItem>,
+    /// What it cost.
+    pub total: Money,
+}
+
+/// An order's state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum OrderStatus {
+    /// Placed, not yet accepted.
+    Placed,
+    /// Being prepared.
+    Preparing,
+    /// On its way.
+    OnTheWay,
+    /// Delivered.
+    Delivered,
+    /// Cancelled.
+    Cancelled,
+}
+
+/// A line of an order.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OrderItem {
+    /// The dish.
+    pub menu_item_id: MenuItemId,
+    /// Its name when ordered.
+    pub name: String,
+    /// How many.
+    pub quantity: u32,
+    /// Price of one when ordered.
+    pub unit_price: Money,
+}
+
+/// Call 5: the delivery area around a point.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Area {
+    /// Its id.
+    pub area_id: AreaId,
+    /// The city it is in.
+    pub city: String,
+    /// Its name.
+    pub name: String,
+}
+
+/// Call 6: one restaurant that delivers into an area.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AreaRestaurant {
+    /// The restaurant.
+    pub restaurant_id: RestaurantId,
+    /// Its distance from the area's centre.
+    pub distance_meters: u32,
+}
+
+/// Call 14: a voucher in a user's wallet.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Voucher {
+    /// The code to redeem.
+    pub code: String,
+    /// What it is worth.
+    pub value: Money,
+    /// When it expires.
+    #[serde(with = "time::serde::rfc3339")]
+    pub expires_at: OffsetDateTime,
+}
+
+/// Call 15: a user's standing in the loyalty programme.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct Loyalty {
+    /// Points collected.
+    pub points: u64,
+    /// Tier.
+    pub tier: LoyaltyTier,
+}
+
+/// A loyalty tier.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum LoyaltyTier {
+    /// Entry tier.
+    Bronze,
+    /// Middle tier.
+    Silver,
+    /// Top tier.
+    Gold,
+}
+
+/// Call 16: how well a restaurant suits a user.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Score {
+    /// The restaurant.
+    pub restaurant_id: RestaurantId,
+    /// 0.0 to 1.0, higher is better.
+    pub score: f64,
+}
+
+/// Records of the batch endpoints: each answers for one restaurant.
+pub trait PerRestaurant {
+    /// The restaurant this record is about.
+    fn restaurant_id(&self) -> RestaurantId;
+}
+
+macro_rules! per_restaurant {
+    ($($t:ty => $field:ident),* $(,)?) => {
+        $(impl PerRestaurant for $t {
+            fn restaurant_id(&self) -> RestaurantId {
+                self.$field
+            }
+        })*
+    };
+}
+
+per_restaurant!(
+    Restaurant => id,
+    Menu => restaurant_id,
+    Rating => restaurant_id,
+    Estimate => restaurant_id,
+    Fees => restaurant_id,
+    Availability => restaurant_id,
+    Promotions => restaurant_id,
+    Score => restaurant_id,
+);
