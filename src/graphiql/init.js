@@ -23,6 +23,19 @@
     defaultEditorToolsVisibility: hasDefaultHeaders ? 'headers' : undefined
   };
 
+  // GraphiQL 4.1.2 fills the variables and headers editors at start from its
+  // `variables`/`headers` props or storage, not from the first default tab (only the
+  // query editor falls back to it). On a first visit, when GraphiQL has no stored tabs
+  // and so opens `defaultTabs`, hand it the first tab's contents as those props. A
+  // returning browser keeps its own tabs, as GraphiQL intends.
+  var firstVisit = !window.localStorage || window.localStorage.getItem('graphiql:tabState') === null;
+  var first = config.tabs[0];
+  if (firstVisit && first) {
+    props.query = first.query;
+    if (first.variables != null) props.variables = first.variables;
+    if (first.headers != null) props.headers = first.headers;
+  }
+
   var container = document.getElementById('graphiql');
   ReactDOM.createRoot(container).render(React.createElement(GraphiQL, props));
 })();

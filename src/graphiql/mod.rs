@@ -140,6 +140,7 @@ pub fn page(options: &PageOptions) -> String {
     <meta charset="utf-8">
     <meta name="viewport" content="width=device-width, initial-scale=1">
     <meta name="robots" content="noindex">
+    <link rel="icon" href="data:,">
     <title>{title}</title>
     <script id="graphiql-config" type="application/json">{config}</script>
 {head}  </head>
