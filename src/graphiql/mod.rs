@@ -155,11 +155,15 @@ pub fn page(options: &PageOptions) -> String {
 }
 
 /// The `Content-Security-Policy` value the page works under, checked in headless
-/// Chromium (see `browser-check.mjs`).
+/// Chromium (see `browser-check.mjs`): rendering, running a query, the docs and
+/// history panes, autocompletion and the settings and shortcuts dialogs raise no
+/// violation.
 ///
 /// No inline or eval'd script. `style-src 'unsafe-inline'` is needed because GraphiQL's
-/// dialogs (settings, shortcuts) insert `<style>` elements at run time
-/// (react-remove-scroll); its fonts and icons are `data:` URLs inside its CSS.
+/// dialogs insert a `<style>` element at run time (react-remove-scroll-bar, whose text
+/// holds the scrollbar width, so a hash would not be stable); without it they log a
+/// violation. Its fonts and icons are `data:` URLs inside its CSS, and the page's
+/// favicon is `data:` (so the browser does not ask for `/favicon.ico`).
 pub fn content_security_policy() -> &'static str {
     "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
      img-src 'self' data:; font-src 'self' data:; connect-src 'self'; \
