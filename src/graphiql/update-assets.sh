@@ -4,7 +4,7 @@
 # The binary embeds these files (include_bytes!), so the build never fetches anything
 # and the playground works on machines without internet. To update: change a version
 # below, run this script, review `git diff src/graphiql/assets/SHA256SUMS`, bump
-# GRAPHIQL_VERSION in mod.rs (it names ASSET_PREFIX) and re-run the browser check
+# ASSET_PREFIX in mod.rs (it carries the version) and re-run the browser check
 # (browser-check.mjs).
 #
 # Usage: src/graphiql/update-assets.sh        (needs npm, tar, sha256sum)
