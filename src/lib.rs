@@ -2,5 +2,6 @@
 pub mod auth;
 pub mod config;
 pub mod demo;
+pub mod graphiql;
 pub mod graphql;
 pub mod upstream;
