@@ -1,1 +1,131 @@
-fn main() {}
+//! The `delivery-gateway` command: parse the command line, load the configuration,
+//! start logging, run a subcommand. Everything else lives in the library.
+
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use delivery_gateway::{
+    app,
+    auth::Authenticator,
+    config::Config,
+    demo::DemoConfig,
+    graphql, telemetry,
+    upstream::UserId,
+};
+use tokio::net::TcpListener;
+use url::Url;
+
+/// A GraphQL composition server: one query in place of the app's sixteen REST calls.
+#[derive(Parser)]
+#[command(version, about)]
+struct Cli {
+    /// TOML configuration file (keys as in the README; `GATEWAY_*` variables override it).
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the gateway (the default). With no upstream URL configured it starts
+    /// the demo upstreams in-process.
+    Serve(ServeArgs),
+    /// Run the demo upstream services alone.
+    DemoUpstreams {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:4001")]
+        listen: SocketAddr,
+        /// Latency added to every call, in milliseconds.
+        #[arg(long, default_value_t = 0)]
+        latency_ms: u64,
+        /// Seed of the generated data.
+        #[arg(long)]
+        seed: Option<u64>,
+    },
+    /// Print the schema (SDL).
+    Schema,
+    /// Print a bearer token for a user that the configuration accepts.
+    Token {
+        /// The user's id.
+        #[arg(long)]
+        user: u64,
+    },
+}
+
+#[derive(clap::Args, Default)]
+struct ServeArgs {
+    /// Address to listen on (overrides `server.listen`).
+    #[arg(long)]
+    listen: Option<SocketAddr>,
+    /// One base URL for all thirteen services, each under `/<service>`, as the
+    /// demo serves them (overrides `upstreams.base_url`).
+    #[arg(long, value_name = "URL")]
+    upstreams: Option<Url>,
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let mut config = Config::load(cli.config.as_deref())?;
+    match cli.command.unwrap_or(Command::Serve(ServeArgs::default())) {
+        Command::Serve(args) => {
+            if let Some(listen) = args.listen {
+                config.server.listen = listen;
+            }
+            if let Some(url) = args.upstreams {
+                config.upstreams.base_url = Some(url);
+                config.validate()?;
+            }
+            telemetry::init(&config.log);
+            runtime()?.block_on(async {
+                let listener = TcpListener::bind(config.server.listen)
+                    .await
+                    .with_context(|| format!("binding {} (server.listen)", config.server.listen))?;
+                app::run(&config, listener, app::shutdown_signal()).await
+            })
+        }
+        Command::DemoUpstreams {
+            listen,
+            latency_ms,
+            seed,
+        } => {
+            telemetry::init(&config.log);
+            let demo_config = DemoConfig {
+                seed: seed.unwrap_or(config.demo.seed),
+                latency: Duration::from_millis(latency_ms),
+            };
+            runtime()?.block_on(async {
+                let listener = TcpListener::bind(listen)
+                    .await
+                    .with_context(|| format!("binding {listen} (--listen)"))?;
+                tracing::info!(%listen, seed = demo_config.seed, latency_ms, "demo upstreams listening");
+                let demo = delivery_gateway::demo::Demo::new(demo_config);
+                delivery_gateway::demo::serve(listener, demo, app::shutdown_signal())
+                    .await
+                    .context("serving the demo upstreams")
+            })
+        }
+        Command::Schema => {
+            print(&graphql::sdl());
+            Ok(())
+        }
+        Command::Token { user } => {
+            anyhow::ensure!(user > 0, "--user must be a positive user id");
+            print(&format!("{}\n", Authenticator::new(&config.auth).mint(UserId(user))));
+            Ok(())
+        }
+    }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}
+
+#[allow(clippy::print_stdout)]
+fn print(text: &str) {
+    print!("{text}");
+}

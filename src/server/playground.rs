@@ -1,0 +1,62 @@
+//! The GraphiQL page as this gateway configures it: the acceptance operations as
+//! tabs, `HomeScreen` first, and a token for a demo user when running on the
+//! embedded demo.
+
+use axum::{
+    http::{HeaderValue, header},
+    response::{IntoResponse, Response},
+};
+
+use super::AppState;
+use crate::graphiql::{self, PageOptions, Tab};
+
+const HOME: &str = include_str!("../../schema/operations/home.graphql");
+const HOME_VARIABLES: &str = include_str!("../../schema/operations/home.variables.json");
+const NEARBY: &str = include_str!("../../schema/operations/nearby.graphql");
+const RESTAURANT: &str = include_str!("../../schema/operations/restaurant.graphql");
+
+/// The page, with its Content-Security-Policy.
+pub fn page(state: &AppState) -> Response {
+    let headers = match state.inner.demo_user {
+        Some(user) => format!(
+            "{{\n  \"Authorization\": \"Bearer {}\"\n}}",
+            state.inner.auth.mint(user)
+        ),
+        None => "{\n  \"Authorization\": \"Bearer <token: delivery-gateway token --user ID>\"\n}".to_owned(),
+    };
+    let options = PageOptions {
+        endpoint: "/graphql".to_owned(),
+        tabs: vec![
+            Tab {
+                query: HOME.to_owned(),
+                variables: Some(HOME_VARIABLES.to_owned()),
+                headers: None,
+            },
+            Tab {
+                query: NEARBY.to_owned(),
+                variables: Some("{\n  \"location\": { \"lat\": 52.52, \"lng\": 13.405 },\n  \"first\": 20\n}".to_owned()),
+                headers: None,
+            },
+            Tab {
+                query: RESTAURANT.to_owned(),
+                variables: Some("{\n  \"id\": \"17\"\n}".to_owned()),
+                headers: None,
+            },
+        ],
+        default_headers: Some(headers),
+        title: "delivery-gateway · GraphiQL".to_owned(),
+    };
+    (
+        [
+            (header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8")),
+            (
+                header::CONTENT_SECURITY_POLICY,
+                HeaderValue::from_static(graphiql::content_security_policy()),
+            ),
+            (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+            (header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")),
+        ],
+        graphiql::page(&options),
+    )
+        .into_response()
+}

@@ -1,0 +1,13 @@
+//! Integration tests: the demo upstreams and the gateway run in-process on
+//! ephemeral ports and the tests speak HTTP to both. Upstream call counts come
+//! from the demo's `/_admin/stats`: they are the proof of batching.
+//!
+//! `TEST_LOG=1 cargo test` shows the gateway's logs.
+
+mod auth;
+mod failures;
+mod graphiql;
+mod helpers;
+mod http;
+mod operations;
+mod schema;
