@@ -10,6 +10,9 @@ use crate::demo::wire::{Availability, Estimate, Fees, Location, Money};
 /// Courier speed in metres per minute (about 15 km/h).
 const COURIER_M_PER_MIN: f64 = 250.0;
 
+/// Distance beyond which the delivery fee stops growing.
+const MAX_FEE_KM: f64 = 15.0;
+
 fn exists(id: u64) -> bool {
     (1..=RESTAURANT_COUNT).contains(&id)
 }
@@ -35,14 +38,19 @@ pub fn estimate(seed: u64, lat: f64, lng: f64, restaurant_id: u64) -> Option<Est
 }
 
 /// Call 11: delivery fee and minimum order of a restaurant for an area: the fee grows
-/// with the distance from the restaurant to the area's centre. `None` for an unknown
-/// area or restaurant.
+/// with the distance from the restaurant to the area's centre (by 0.30 € per km, up
+/// to 15 km). `None` for an unknown area or restaurant.
 pub fn fees(seed: u64, area_id: &str, restaurant_id: u64) -> Option<Fees> {
     let cell = Cell::from_id(area_id)?;
     if !exists(restaurant_id) {
         return None;
     }
     let km = haversine_m(cell.centre(), restaurant_location(seed, restaurant_id)) / 1000.0;
+    let km = if km.is_finite() {
+        km.min(MAX_FEE_KM)
+    } else {
+        MAX_FEE_KM
+    };
     let mut s = Stream::new(seed, "fees", &[restaurant_id, cell.0 as u64]);
     let base = 49 + 10 * s.between(0, 15) as i64;
     let delivery_fee = base + (km * 30.0).round() as i64 / 10 * 10;

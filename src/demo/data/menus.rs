@@ -32,12 +32,7 @@ pub fn menu(seed: u64, restaurant_id: u64) -> Option<Menu> {
         let item = MenuItem {
             id: restaurant_id * 100 + j as u64,
             name: format!("{ingredient} {dish}"),
-            description: format!(
-                "{ingredient} {} with {} and {}.",
-                dish.to_lowercase(),
-                s.pick(&SIDES),
-                s.pick(&SIDES)
-            ),
+            description: description(&mut s, ingredient, dish),
             price: Money::eur(350 + 50 * s.between(0, 40) as i64),
             vegetarian,
         };
@@ -48,6 +43,17 @@ pub fn menu(seed: u64, restaurant_id: u64) -> Option<Menu> {
         restaurant_id,
         categories,
     })
+}
+
+/// "Tofu curry with chilli oil and fresh herbs.": two different sides.
+fn description(s: &mut Stream, ingredient: &str, dish: &str) -> String {
+    let first = s.between(0, SIDES.len() as u64 - 1) as usize;
+    let second = (first + s.between(1, SIDES.len() as u64 - 1) as usize) % SIDES.len();
+    let dish = dish.to_lowercase();
+    format!(
+        "{ingredient} {dish} with {} and {}.",
+        SIDES[first], SIDES[second]
+    )
 }
 
 /// `count` distinct section titles, in menu order.

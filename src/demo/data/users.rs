@@ -1,8 +1,10 @@
 //! Users (calls 1–3): ids 1..=100,000, each living in one home city, with 1–3
 //! addresses there and 0–8 favourite restaurants of that city.
 //!
-//! Users 1..=100 are the **test subjects**: each has 2–8 favourites and 12–60 orders
-//! (see [`super::orders`]); user 42 is the one the gateway's tests sign in as.
+//! Users 1..=100 are the **test subjects**: each lives in Berlin (where the acceptance
+//! operations' location, 52.52 / 13.405, lies), with 2–3 addresses, 2–8 favourites and
+//! 12–60 orders (see [`super::orders`]); user 42 is the one the gateway's tests sign
+//! in as.
 
 use super::geo::{CELLS_PER_CITY, CITIES, Cell};
 use super::hash::{Stream, mix, unit};
@@ -20,8 +22,12 @@ pub(crate) fn user_exists(id: u64) -> bool {
     (1..=USER_COUNT).contains(&id)
 }
 
-/// The index into the city list of a user's home city.
+/// The index into the city list of a user's home city (Berlin, index 0, for the
+/// test subjects).
 pub(crate) fn home_city(seed: u64, user_id: u64) -> usize {
+    if user_id <= TEST_SUBJECTS {
+        return 0;
+    }
     (mix(seed, "user.city", &[user_id]) % CITIES.len() as u64) as usize
 }
 
@@ -59,7 +65,8 @@ pub fn addresses(seed: u64, user_id: u64) -> Option<Vec<Address>> {
     }
     let city = home_city(seed, user_id);
     let mut s = Stream::new(seed, "user.addresses", &[user_id]);
-    let count = s.between(1, ADDRESS_LABELS.len() as u64) as usize;
+    let fewest = if user_id <= TEST_SUBJECTS { 2 } else { 1 };
+    let count = s.between(fewest, ADDRESS_LABELS.len() as u64) as usize;
     let list = ADDRESS_LABELS[..count]
         .iter()
         .enumerate()
@@ -123,6 +130,7 @@ mod tests {
             let city = home_city(42, id);
             let list = addresses(42, id).expect("exists");
             assert!((1..=3).contains(&list.len()));
+            assert!(id > TEST_SUBJECTS || (list.len() >= 2 && city == 0));
             for a in &list {
                 let cell = cell_at(a.location.lat, a.location.lng).expect("inside an area");
                 assert_eq!(cell.0 / CELLS_PER_CITY, city);
