@@ -2,6 +2,7 @@
 //! 1–3), orders (4), wallet (14) and loyalty (15).
 
 use axum::Router;
+use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::HeaderMap;
 use axum::routing::get;
@@ -20,7 +21,16 @@ fn unknown_user() -> ApiError {
     ApiError::NotFound("unknown user".to_owned())
 }
 
+/// A path's `{id}`, or axum's reason it could not be read (answered as a JSON 400).
+type IdPath = Result<Path<String>, PathRejection>;
+
 /// The user a private path names, once `X-User-Id` proves it is the caller.
+fn path_caller(path: IdPath, headers: &HeaderMap) -> Result<u64, ApiError> {
+    let Path(raw) = path.map_err(|e| ApiError::bad(e.body_text()))?;
+    caller(&raw, headers)
+}
+
+/// The user a raw id names, once `X-User-Id` proves it is the caller.
 fn caller(raw_id: &str, headers: &HeaderMap) -> Result<u64, ApiError> {
     let id = path_id(raw_id)?;
     require_user(headers, id)?;
@@ -35,22 +45,22 @@ pub(super) fn users() -> Router<Demo> {
         .route("/users/{id}/favorites", get(favorites))
 }
 
-async fn user(State(demo): State<Demo>, Path(id): Path<String>, headers: HeaderMap) -> Reply {
-    let id = caller(&id, &headers)?;
+async fn user(State(demo): State<Demo>, id: IdPath, headers: HeaderMap) -> Reply {
+    let id = path_caller(id, &headers)?;
     data::user(demo.seed(), id)
         .map(private)
         .ok_or_else(unknown_user)
 }
 
-async fn addresses(State(demo): State<Demo>, Path(id): Path<String>, headers: HeaderMap) -> Reply {
-    let id = caller(&id, &headers)?;
+async fn addresses(State(demo): State<Demo>, id: IdPath, headers: HeaderMap) -> Reply {
+    let id = path_caller(id, &headers)?;
     data::addresses(demo.seed(), id)
         .map(private)
         .ok_or_else(unknown_user)
 }
 
-async fn favorites(State(demo): State<Demo>, Path(id): Path<String>, headers: HeaderMap) -> Reply {
-    let id = caller(&id, &headers)?;
+async fn favorites(State(demo): State<Demo>, id: IdPath, headers: HeaderMap) -> Reply {
+    let id = path_caller(id, &headers)?;
     data::favorites(demo.seed(), id)
         .map(private)
         .ok_or_else(unknown_user)
@@ -89,8 +99,8 @@ pub(super) fn wallet() -> Router<Demo> {
     Router::new().route("/users/{id}/vouchers", get(vouchers))
 }
 
-async fn vouchers(State(demo): State<Demo>, Path(id): Path<String>, headers: HeaderMap) -> Reply {
-    let id = caller(&id, &headers)?;
+async fn vouchers(State(demo): State<Demo>, id: IdPath, headers: HeaderMap) -> Reply {
+    let id = path_caller(id, &headers)?;
     data::vouchers(demo.seed(), id)
         .map(private)
         .ok_or_else(unknown_user)
@@ -101,8 +111,8 @@ pub(super) fn loyalty() -> Router<Demo> {
     Router::new().route("/members/{userId}", get(member))
 }
 
-async fn member(State(demo): State<Demo>, Path(id): Path<String>, headers: HeaderMap) -> Reply {
-    let id = caller(&id, &headers)?;
+async fn member(State(demo): State<Demo>, id: IdPath, headers: HeaderMap) -> Reply {
+    let id = path_caller(id, &headers)?;
     data::loyalty(demo.seed(), id)
         .map(private)
         .ok_or_else(unknown_user)

@@ -127,3 +127,37 @@ async fn a_hung_call_counts_and_never_answers() {
     assert!(outcome.is_err(), "a hung call answered");
     assert_eq!(demo.stats().calls_to("loyalty GET /members/{userId}"), 1);
 }
+
+#[tokio::test(start_paused = true)]
+async fn latency_delays_answers_and_reset_restores_the_start_up_latency() {
+    let demo = crate::demo::Demo::new(crate::demo::DemoConfig {
+        seed: 42,
+        latency: std::time::Duration::from_millis(20),
+    });
+    let start = tokio::time::Instant::now();
+    get(&demo, "/ratings/ratings?restaurantIds=1").await;
+    assert!(start.elapsed() >= std::time::Duration::from_millis(20));
+
+    send(
+        &demo,
+        "PUT",
+        "/_admin/faults",
+        None,
+        Some(json!({"service": "ratings", "latencyMs": 500, "jitterMs": 10})),
+    )
+    .await;
+    let start = tokio::time::Instant::now();
+    assert_eq!(
+        get(&demo, "/ratings/ratings?restaurantIds=1").await.status,
+        200
+    );
+    assert!((500..=510).contains(&start.elapsed().as_millis()));
+
+    send(&demo, "POST", "/_admin/reset", None, None).await;
+    let faults = get(&demo, "/_admin/faults").await.json();
+    assert_eq!(faults["ratings"]["latencyMs"], 20);
+    assert_eq!(
+        faults["menus"],
+        json!({"latencyMs": 20, "jitterMs": 0, "errorRate": 0.0, "hang": false, "malformed": false})
+    );
+}

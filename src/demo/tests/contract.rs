@@ -186,3 +186,18 @@ async fn estimates_fees_availability_and_promotions_answer_their_shapes() {
     .await;
     assert_eq!(bad.status, 400);
 }
+
+#[tokio::test]
+async fn another_seed_serves_other_data() {
+    let other = crate::demo::Demo::new(crate::demo::DemoConfig {
+        seed: 7,
+        ..Default::default()
+    });
+    let a = get(&demo(), "/restaurants/restaurants?ids=17").await.json();
+    let b = get(&other, "/restaurants/restaurants?ids=17").await.json();
+    assert_ne!(a, b);
+    assert_eq!(
+        b[0],
+        serde_json::to_value(data::restaurant(7, 17)).expect("json")
+    );
+}
