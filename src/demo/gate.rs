@@ -1,0 +1,117 @@
+//! The gate every service call passes: count it (route, ids, `X-User-Id`) on arrival,
+//! then apply the service's faults (delay, hang, injected 503, malformed body) around
+//! the handler. Handlers stay pure functions of the request.
+
+use axum::body::{Body, Bytes, to_bytes};
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{HeaderValue, Method, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use super::Demo;
+use super::access::user_header;
+use super::batch::Params;
+use super::reply::{ApiError, PRIVATE};
+use super::service::Service;
+
+/// The largest request body the demo reads (a 500-id rank is about 4 KB).
+const BODY_LIMIT: usize = 1 << 20;
+
+/// The gate's state: the demo and the service it guards.
+#[derive(Clone)]
+pub(crate) struct Gate {
+    pub(crate) demo: Demo,
+    pub(crate) service: Service,
+}
+
+/// The middleware (install with `route_layer`, so only matched routes pass it).
+pub(crate) async fn gate(State(gate): State<Gate>, request: Request, next: Next) -> Response {
+    let route = route_key(
+        gate.service,
+        request.method(),
+        request.extensions().get::<MatchedPath>(),
+    );
+    let user = user_header(request.headers());
+    let (request, ids) = match count_ids(request).await {
+        Ok(counted) => counted,
+        Err(error) => {
+            gate.demo.stats_store().record(&route, 0, user.as_deref());
+            return error.into_response();
+        }
+    };
+    gate.demo.stats_store().record(&route, ids, user.as_deref());
+    tracing::debug!(%route, ids, user = user.as_deref(), "demo call");
+
+    let fault = gate.demo.faults_store().get(gate.service);
+    let delay = fault.delay();
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
+    if fault.hang {
+        let mut shutdown = gate.demo.shutdown_signal();
+        // Held open until the client gives up (dropping this future) or the demo
+        // shuts down, so graceful shutdown never waits on a hung call.
+        let _ = shutdown.wait_for(|stopping| *stopping).await;
+        return ApiError::Injected.into_response();
+    }
+    if fault.fails_now() {
+        return ApiError::Injected.into_response();
+    }
+    let response = next.run(request).await;
+    if fault.malformed {
+        return malformed(response).await;
+    }
+    response
+}
+
+/// `"<service> <METHOD> <route template>"`, the template without the service prefix.
+fn route_key(service: Service, method: &Method, matched: Option<&MatchedPath>) -> String {
+    let path = matched.map_or("?", MatchedPath::as_str);
+    let prefix = format!("/{}", service.name());
+    let route = path.strip_prefix(prefix.as_str()).unwrap_or(path);
+    format!("{service} {method} {route}")
+}
+
+/// How many ids the call asks for: the entries of `ids` / `restaurantIds` (query) or
+/// of `restaurantIds` (JSON body) as sent, else 1. Buffers a body so the handler can
+/// still read it.
+async fn count_ids(request: Request) -> Result<(Request, u64), ApiError> {
+    let params = Params::parse(request.uri().query());
+    if let Some(list) = params.get("ids").or_else(|| params.get("restaurantIds")) {
+        let count = list.split(',').filter(|p| !p.trim().is_empty()).count();
+        return Ok((request, count as u64));
+    }
+    if request.method() != Method::POST {
+        return Ok((request, 1));
+    }
+    let (parts, body) = request.into_parts();
+    let bytes = to_bytes(body, BODY_LIMIT)
+        .await
+        .map_err(|_| ApiError::TooLarge)?;
+    let count = serde_json::from_slice::<serde_json::Value>(&bytes)
+        .ok()
+        .and_then(|v| v.get("restaurantIds")?.as_array().map(Vec::len))
+        .unwrap_or(0);
+    Ok((Request::from_parts(parts, Body::from(bytes)), count as u64))
+}
+
+/// A `200` whose body is the first half of the real answer: never valid JSON, since
+/// a JSON object or array cut short leaves a bracket open.
+async fn malformed(response: Response) -> Response {
+    let bytes = to_bytes(response.into_body(), usize::MAX)
+        .await
+        .unwrap_or_default();
+    let body = if bytes.len() < 2 {
+        Bytes::from_static(b"{\"malformed\": tru")
+    } else {
+        bytes.slice(..bytes.len() / 2)
+    };
+    let headers = [
+        (
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        ),
+        (header::CACHE_CONTROL, HeaderValue::from_static(PRIVATE)),
+    ];
+    (headers, body).into_response()
+}
