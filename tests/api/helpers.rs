@@ -94,7 +94,7 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
     let state = AppState::new(&config, wiring.upstreams, Some(UserId(42)));
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let router = server::router(state, config.server.max_body_bytes);
+    let router = server::router(state, config.server.max_body_bytes, config.server.max_in_flight);
     tokio::spawn(server::serve(listener, router, std::future::pending()));
 
     TestApp {
