@@ -257,7 +257,7 @@ impl Default for BreakerConfig {
             required_success_rate: 0.5,
             min_calls: 20,
             window: Duration::from_secs(10),
-            open_for: Duration::from_secs(1),
+            open_for: Duration::from_millis(500),
         }
     }
 }

@@ -21,7 +21,7 @@ use std::{
 
 use failsafe::{
     StateMachine,
-    backoff::{self, FullJittered},
+    backoff::{self, Constant},
     failure_policy::{self, SuccessRateOverTimeWindow},
 };
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -92,7 +92,7 @@ impl failsafe::Instrument for Watch {
     }
 }
 
-type Breaker = StateMachine<SuccessRateOverTimeWindow<FullJittered>, Watch>;
+type Breaker = StateMachine<SuccessRateOverTimeWindow<Constant>, Watch>;
 
 /// The protections of one service. Shared by every request.
 pub struct Guard {
@@ -120,7 +120,7 @@ impl Guard {
             settings.required_success_rate.clamp(0.0, 1.0),
             settings.min_calls,
             settings.window.max(Duration::from_secs(1)),
-            backoff::full_jittered(settings.open_for, settings.open_for * 4),
+            backoff::constant(settings.open_for),
         );
         let watch = Watch {
             service,
