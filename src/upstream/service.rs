@@ -1,4 +1,5 @@
-//! The upstream services by name.
+//! The upstream services by name. A service's name is its configuration key, the
+//! demo's path prefix (`/menus`) and its key in the demo's admin API.
 
 use std::fmt;
 
@@ -69,10 +70,34 @@ impl Service {
             Service::Recommendations => "recommendations",
         }
     }
+
+    /// The service with that name, if any.
+    pub fn from_name(name: &str) -> Option<Service> {
+        Service::ALL.into_iter().find(|s| s.name() == name)
+    }
+
+    /// Position in [`Service::ALL`], for per-service arrays.
+    pub(crate) fn index(self) -> usize {
+        self as usize
+    }
 }
 
 impl fmt::Display for Service {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip_and_index_matches_position() {
+        for (i, s) in Service::ALL.into_iter().enumerate() {
+            assert_eq!(Service::from_name(s.name()), Some(s));
+            assert_eq!(s.index(), i);
+        }
+        assert_eq!(Service::from_name("menu"), None);
     }
 }
