@@ -130,14 +130,20 @@ mod tests {
             ..AuthConfig::default()
         });
         let token = other.mint(UserId(42));
-        assert_eq!(authenticator().authenticate(Some(&bearer(&token))), Err(AuthError::Invalid));
+        assert_eq!(
+            authenticator().authenticate(Some(&bearer(&token))),
+            Err(AuthError::Invalid)
+        );
     }
 
     #[test]
     fn an_unsigned_token_is_invalid() {
         // {"alg":"none","typ":"JWT"} . {"sub":"42","exp":9999999999} . (no signature)
         let token = "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.eyJzdWIiOiI0MiIsImV4cCI6OTk5OTk5OTk5OX0.";
-        assert_eq!(authenticator().authenticate(Some(&bearer(token))), Err(AuthError::Invalid));
+        assert_eq!(
+            authenticator().authenticate(Some(&bearer(token))),
+            Err(AuthError::Invalid)
+        );
     }
 
     #[test]
@@ -162,13 +168,23 @@ mod tests {
                 iat: None,
             };
             let token = jsonwebtoken::encode(&Header::default(), &claims, &auth.encoding).unwrap();
-            assert_eq!(auth.authenticate(Some(&bearer(&token))), Err(AuthError::NoSubject), "{sub}");
+            assert_eq!(
+                auth.authenticate(Some(&bearer(&token))),
+                Err(AuthError::NoSubject),
+                "{sub}"
+            );
         }
     }
 
     #[test]
     fn other_schemes_are_malformed() {
-        assert_eq!(authenticator().authenticate(Some(b"Basic abc")), Err(AuthError::Malformed));
-        assert_eq!(authenticator().authenticate(Some(b"Bearer ")), Err(AuthError::Malformed));
+        assert_eq!(
+            authenticator().authenticate(Some(b"Basic abc")),
+            Err(AuthError::Malformed)
+        );
+        assert_eq!(
+            authenticator().authenticate(Some(b"Bearer ")),
+            Err(AuthError::Malformed)
+        );
     }
 }

@@ -24,7 +24,7 @@ pub const ENV_PREFIX: &str = "GATEWAY_";
 pub const DEVELOPMENT_JWT_SECRET: &str = "delivery-gateway-development-secret-change-me";
 
 /// Everything the gateway can be told.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     /// The HTTP server.
@@ -198,19 +198,6 @@ impl Default for LogConfig {
     }
 }
 
-impl Default for Config {
-    fn default() -> Self {
-        Self {
-            server: ServerConfig::default(),
-            upstreams: UpstreamsConfig::default(),
-            auth: AuthConfig::default(),
-            graphql: GraphqlConfig::default(),
-            demo: DemoSettings::default(),
-            log: LogConfig::default(),
-        }
-    }
-}
-
 /// A configuration value that cannot be used; the message names the key.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -369,7 +356,10 @@ mod tests {
         config.upstreams.base_url = Some("http://127.0.0.1:4001".parse().unwrap());
         let urls = config.service_urls().unwrap();
         assert_eq!(urls.len(), 13);
-        assert!(urls.iter().any(|(s, u)| *s == Service::Menus && u.as_str() == "http://127.0.0.1:4001/menus"));
+        assert!(
+            urls.iter()
+                .any(|(s, u)| *s == Service::Menus && u.as_str() == "http://127.0.0.1:4001/menus")
+        );
     }
 
     #[test]
@@ -384,7 +374,10 @@ mod tests {
     fn an_unknown_service_is_refused_by_name() {
         let mut config = Config::default();
         config.upstreams.base_url = Some("http://127.0.0.1:4001".parse().unwrap());
-        config.upstreams.services.insert("menu".into(), "http://127.0.0.1:1".parse().unwrap());
+        config
+            .upstreams
+            .services
+            .insert("menu".into(), "http://127.0.0.1:1".parse().unwrap());
         let error = config.validate().unwrap_err().to_string();
         assert!(error.contains("upstreams.services.menu"), "{error}");
     }
@@ -392,9 +385,15 @@ mod tests {
     #[test]
     fn a_partial_service_list_without_base_url_names_the_missing_ones() {
         let mut config = Config::default();
-        config.upstreams.services.insert("menus".into(), "http://127.0.0.1:1".parse().unwrap());
+        config
+            .upstreams
+            .services
+            .insert("menus".into(), "http://127.0.0.1:1".parse().unwrap());
         let error = config.validate().unwrap_err().to_string();
-        assert!(error.contains("upstreams.services") && error.contains("users"), "{error}");
+        assert!(
+            error.contains("upstreams.services") && error.contains("users"),
+            "{error}"
+        );
     }
 
     #[test]

@@ -6,12 +6,7 @@ use std::{net::SocketAddr, path::PathBuf, time::Duration};
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use delivery_gateway::{
-    app,
-    auth::Authenticator,
-    config::Config,
-    demo::DemoConfig,
-    graphql, telemetry,
-    upstream::UserId,
+    app, auth::Authenticator, config::Config, demo::DemoConfig, graphql, telemetry, upstream::UserId,
 };
 use tokio::net::TcpListener;
 use url::Url;

@@ -61,14 +61,11 @@ async fn faults(State(demo): State<Demo>) -> Reply {
 }
 
 async fn set_faults(State(demo): State<Demo>, body: Bytes) -> Reply {
-    let request: FaultRequest = serde_json::from_slice(&body)
-        .map_err(|e| ApiError::bad(format!("invalid fault settings: {e}")))?;
+    let request: FaultRequest =
+        serde_json::from_slice(&body).map_err(|e| ApiError::bad(format!("invalid fault settings: {e}")))?;
     let service = match request.service.as_str() {
         "*" => None,
-        name => Some(
-            Service::from_name(name)
-                .ok_or_else(|| ApiError::bad(format!("unknown service {name:?}")))?,
-        ),
+        name => Some(Service::from_name(name).ok_or_else(|| ApiError::bad(format!("unknown service {name:?}")))?),
     };
     let fault = Fault {
         latency_ms: request.latency_ms,

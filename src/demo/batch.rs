@@ -64,10 +64,7 @@ pub(crate) fn query_ids(query: Option<&str>, name: &str, max: usize) -> Result<V
 /// The distinct ids of a JSON list, in first-seen order; more than `max` is a 400.
 pub(crate) fn distinct(ids: &[u64], max: usize) -> Result<Vec<u64>, ApiError> {
     if ids.len() > max {
-        return Err(ApiError::bad(format!(
-            "at most {max} ids per call, got {}",
-            ids.len()
-        )));
+        return Err(ApiError::bad(format!("at most {max} ids per call, got {}", ids.len())));
     }
     let mut seen = std::collections::HashSet::with_capacity(ids.len());
     Ok(ids.iter().copied().filter(|id| seen.insert(*id)).collect())

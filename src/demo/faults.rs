@@ -48,9 +48,7 @@ impl Fault {
             return Some("errorRate must be between 0 and 1".to_owned());
         }
         if self.latency_ms > MAX_DELAY_MS || self.jitter_ms > MAX_DELAY_MS {
-            return Some(format!(
-                "latencyMs and jitterMs must be at most {MAX_DELAY_MS}"
-            ));
+            return Some(format!("latencyMs and jitterMs must be at most {MAX_DELAY_MS}"));
         }
         None
     }

@@ -85,9 +85,7 @@ async fn count_ids(request: Request) -> Result<(Request, u64), ApiError> {
         return Ok((request, 1));
     }
     let (parts, body) = request.into_parts();
-    let bytes = to_bytes(body, BODY_LIMIT)
-        .await
-        .map_err(|_| ApiError::TooLarge)?;
+    let bytes = to_bytes(body, BODY_LIMIT).await.map_err(|_| ApiError::TooLarge)?;
     let count = serde_json::from_slice::<serde_json::Value>(&bytes)
         .ok()
         .and_then(|v| v.get("restaurantIds")?.as_array().map(Vec::len))
@@ -98,19 +96,14 @@ async fn count_ids(request: Request) -> Result<(Request, u64), ApiError> {
 /// A `200` whose body is the first half of the real answer: never valid JSON, since
 /// a JSON object or array cut short leaves a bracket open.
 async fn malformed(response: Response) -> Response {
-    let bytes = to_bytes(response.into_body(), usize::MAX)
-        .await
-        .unwrap_or_default();
+    let bytes = to_bytes(response.into_body(), usize::MAX).await.unwrap_or_default();
     let body = if bytes.len() < 2 {
         Bytes::from_static(b"{\"malformed\": tru")
     } else {
         bytes.slice(..bytes.len() / 2)
     };
     let headers = [
-        (
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        ),
+        (header::CONTENT_TYPE, HeaderValue::from_static("application/json")),
         (header::CACHE_CONTROL, HeaderValue::from_static(PRIVATE)),
     ];
     (headers, body).into_response()

@@ -152,7 +152,5 @@ pub async fn serve(
         shutdown.await;
         demo.shared.shutdown.send_replace(true);
     };
-    axum::serve(listener, router)
-        .with_graceful_shutdown(signal)
-        .await
+    axum::serve(listener, router).with_graceful_shutdown(signal).await
 }

@@ -79,10 +79,7 @@ mod tests {
         stats.record("menus GET /menus", 3, Some("42"));
         stats.record("menus GET /menus", 2, None);
         let s = stats.snapshot();
-        assert_eq!(
-            (s.calls_to("menus GET /menus"), s.ids_of("menus GET /menus")),
-            (2, 5)
-        );
+        assert_eq!((s.calls_to("menus GET /menus"), s.ids_of("menus GET /menus")), (2, 5));
         assert_eq!(s.user_ids.get("42"), Some(&1));
         stats.reset();
         assert_eq!(stats.snapshot(), StatsSnapshot::default());

@@ -22,10 +22,7 @@ fn options_with_query(query: &str) -> PageOptions {
 fn config_block(html: &str) -> &str {
     let open = r#"<script id="graphiql-config" type="application/json">"#;
     let start = html.find(open).expect("config block") + open.len();
-    let end = start
-        + html[start..]
-            .find("</script>")
-            .expect("end of config block");
+    let end = start + html[start..].find("</script>").expect("end of config block");
     &html[start..end]
 }
 
@@ -67,20 +64,13 @@ fn a_query_cannot_close_the_config_script_tag() {
     let query = "{ a } # </script><script>alert(1)</script> <!-- & -->";
     let html = page(&options_with_query(query));
 
-    assert_eq!(
-        html.matches("</script>").count(),
-        1 + 4,
-        "config + 4 scripts"
-    );
+    assert_eq!(html.matches("</script>").count(), 1 + 4, "config + 4 scripts");
     let block = config_block(&html);
     assert!(!block.contains('<') && !block.contains('>') && !block.contains('&'));
     assert!(block.contains(r"\u003c/script\u003e"));
 
     let config: Value = serde_json::from_str(block).unwrap();
-    assert_eq!(
-        config["tabs"][0]["query"], query,
-        "JSON.parse gives it back"
-    );
+    assert_eq!(config["tabs"][0]["query"], query, "JSON.parse gives it back");
 }
 
 #[test]
@@ -95,10 +85,7 @@ fn the_config_carries_endpoint_tabs_and_default_headers() {
     let config: Value = serde_json::from_str(config_block(&html)).unwrap();
 
     assert_eq!(config["endpoint"], "/graphql");
-    assert_eq!(
-        config["defaultHeaders"],
-        r#"{"Authorization": "Bearer demo"}"#
-    );
+    assert_eq!(config["defaultHeaders"], r#"{"Authorization": "Bearer demo"}"#);
     assert_eq!(config["tabs"][0]["query"], "query Menu { __typename }");
     assert_eq!(config["tabs"][0]["variables"], r#"{"id": "r-1"}"#);
     assert_eq!(
@@ -117,24 +104,15 @@ async fn every_asset_answers_200_with_its_content_type_and_caching_headers() {
         assert_eq!(response.status(), StatusCode::OK, "{}", asset.name);
         let headers = response.headers();
         assert_eq!(headers[header::CONTENT_TYPE], asset.content_type);
-        assert_eq!(
-            headers[header::CACHE_CONTROL],
-            "public, max-age=31536000, immutable"
-        );
+        assert_eq!(headers[header::CACHE_CONTROL], "public, max-age=31536000, immutable");
         assert_eq!(headers[header::X_CONTENT_TYPE_OPTIONS], "nosniff");
         let body = to_bytes(response.into_body(), usize::MAX).await.unwrap();
         assert_eq!(body.as_ref(), asset.body, "{}", asset.name);
     }
     let js = get(&format!("{ASSET_PREFIX}graphiql.min.js")).await;
-    assert_eq!(
-        js.headers()[header::CONTENT_TYPE],
-        "text/javascript; charset=utf-8"
-    );
+    assert_eq!(js.headers()[header::CONTENT_TYPE], "text/javascript; charset=utf-8");
     let css = get(&format!("{ASSET_PREFIX}graphiql.min.css")).await;
-    assert_eq!(
-        css.headers()[header::CONTENT_TYPE],
-        "text/css; charset=utf-8"
-    );
+    assert_eq!(css.headers()[header::CONTENT_TYPE], "text/css; charset=utf-8");
 }
 
 #[tokio::test]
@@ -153,10 +131,7 @@ async fn an_unknown_asset_is_404() {
 async fn assets_answer_only_get_and_head() {
     let url = format!("{ASSET_PREFIX}init.js");
     let head = Request::head(&url).body(Body::empty()).unwrap();
-    assert_eq!(
-        asset_router().oneshot(head).await.unwrap().status(),
-        StatusCode::OK
-    );
+    assert_eq!(asset_router().oneshot(head).await.unwrap().status(), StatusCode::OK);
     let post = Request::builder()
         .method(Method::POST)
         .uri(&url)

@@ -108,7 +108,10 @@ pub fn decode_cursor(kind: &str, cursor: &str) -> async_graphql::Result<u64> {
 pub fn numeric_id(id: &async_graphql::ID, what: &str) -> async_graphql::Result<u64> {
     match id.parse::<u64>() {
         Ok(n) if n > 0 => Ok(n),
-        _ => Err(bad_input(format!("`{}` is not a {what} id", id.as_str().chars().take(32).collect::<String>()))),
+        _ => Err(bad_input(format!(
+            "`{}` is not a {what} id",
+            id.as_str().chars().take(32).collect::<String>()
+        ))),
     }
 }
 

@@ -67,9 +67,19 @@ pub fn upstream(error: &UpstreamError) -> Error {
     );
     let service = error.service.name();
     let (code, message, status) = match &error.kind {
-        ErrorKind::Timeout => (Code::UpstreamTimeout, format!("the {service} service did not answer in time"), None),
-        ErrorKind::Connect(_) => (Code::UpstreamUnavailable, format!("the {service} service is unavailable"), None),
-        ErrorKind::Status { status: s @ 502..=504, .. } => (
+        ErrorKind::Timeout => (
+            Code::UpstreamTimeout,
+            format!("the {service} service did not answer in time"),
+            None,
+        ),
+        ErrorKind::Connect(_) => (
+            Code::UpstreamUnavailable,
+            format!("the {service} service is unavailable"),
+            None,
+        ),
+        ErrorKind::Status {
+            status: s @ 502..=504, ..
+        } => (
             Code::UpstreamUnavailable,
             format!("the {service} service is unavailable"),
             Some(*s),

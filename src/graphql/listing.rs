@@ -142,16 +142,15 @@ async fn compute_page(scope: &RequestScope, request: &ListingRequest) -> async_g
             scores.into_iter().map(|s| (s.restaurant_id, s.score)).collect();
         // Stable: equal scores keep the distance order; unscored ids go last.
         ordered.sort_by(|a, b| {
-            let (a, b) = (score_of.get(a).copied().unwrap_or(-1.0), score_of.get(b).copied().unwrap_or(-1.0));
+            let (a, b) = (
+                score_of.get(a).copied().unwrap_or(-1.0),
+                score_of.get(b).copied().unwrap_or(-1.0),
+            );
             b.total_cmp(&a)
         });
     }
     let total = ordered.len();
-    let ids = ordered
-        .into_iter()
-        .skip(request.offset)
-        .take(request.first)
-        .collect();
+    let ids = ordered.into_iter().skip(request.offset).take(request.first).collect();
     Ok(Page {
         area: Some(area),
         ids,
@@ -165,6 +164,7 @@ pub struct RestaurantEdge {
     node: Restaurant,
 }
 
+/// A restaurant in a list, with its position.
 #[Object]
 impl RestaurantEdge {
     /// Pass as `after` to continue the list after this restaurant.
@@ -178,6 +178,7 @@ impl RestaurantEdge {
     }
 }
 
+/// A page of restaurants delivering to a location.
 #[Object]
 impl RestaurantConnection {
     /// The delivery area around `near`; null outside every area (the list is then

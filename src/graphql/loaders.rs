@@ -19,8 +19,8 @@ use async_graphql::dataloader::{DataLoader, HashMapCache, Loader};
 use futures_util::future::try_join_all;
 
 use crate::upstream::{
-    AreaId, Availability, Estimate, Fees, Location, Menu, PerRestaurant, Promotion, Rating, Restaurant,
-    RestaurantId, UpstreamError, Upstreams, UserId,
+    AreaId, Availability, Estimate, Fees, Location, Menu, PerRestaurant, Promotion, Rating, Restaurant, RestaurantId,
+    UpstreamError, Upstreams, UserId,
 };
 
 /// The per-request DataLoader.
@@ -160,7 +160,10 @@ fn ids<K>(keys: &[K], id: impl Fn(&K) -> RestaurantId) -> Vec<RestaurantId> {
 
 /// Groups keys by what the answer depends on besides the restaurant, so each
 /// group is one upstream batch.
-fn grouped<K, G: Hash + Eq + Clone>(keys: &[K], group: impl Fn(&K) -> (G, RestaurantId)) -> HashMap<G, Vec<RestaurantId>> {
+fn grouped<K, G: Hash + Eq + Clone>(
+    keys: &[K],
+    group: impl Fn(&K) -> (G, RestaurantId),
+) -> HashMap<G, Vec<RestaurantId>> {
     let mut groups: HashMap<G, Vec<RestaurantId>> = HashMap::new();
     for key in keys {
         let (g, id) = group(key);
@@ -187,9 +190,27 @@ macro_rules! restaurant_keyed {
     };
 }
 
-restaurant_keyed!(RestaurantKey, Restaurant, Arc<Restaurant>, |this, ids| this.upstreams.restaurants(&ids), Arc::new);
-restaurant_keyed!(MenuKey, Menu, Arc<Menu>, |this, ids| this.upstreams.menus(&ids), Arc::new);
-restaurant_keyed!(RatingKey, Rating, Rating, |this, ids| this.upstreams.ratings(&ids), |r| r);
+restaurant_keyed!(
+    RestaurantKey,
+    Restaurant,
+    Arc<Restaurant>,
+    |this, ids| this.upstreams.restaurants(&ids),
+    Arc::new
+);
+restaurant_keyed!(
+    MenuKey,
+    Menu,
+    Arc<Menu>,
+    |this, ids| this.upstreams.menus(&ids),
+    Arc::new
+);
+restaurant_keyed!(
+    RatingKey,
+    Rating,
+    Rating,
+    |this, ids| this.upstreams.ratings(&ids),
+    |r| r
+);
 restaurant_keyed!(
     AvailabilityKey,
     Availability,

@@ -72,6 +72,7 @@ pub struct OrderEdge {
     pub node: Order,
 }
 
+/// The signed-in user's past orders.
 #[Object]
 impl OrderHistory {
     /// How many orders the user has placed in all.
@@ -139,7 +140,12 @@ impl OrderHistory {
         // several calls, one after another.
         loop {
             let want = (first + 1 - orders.len()).min(RECENT_ORDERS as usize) as u32;
-            let page = self.viewer.upstreams().orders(self.viewer.id, want, before).await.gql()?;
+            let page = self
+                .viewer
+                .upstreams()
+                .orders(self.viewer.id, want, before)
+                .await
+                .gql()?;
             let got = page.orders.len();
             before = page.orders.last().map(|o| o.id);
             orders.extend(page.orders);
@@ -184,6 +190,7 @@ pub struct OrderItem {
 /// A past order.
 pub struct Order(upstream::Order);
 
+/// A past order.
 #[Object]
 impl Order {
     /// The order's id.

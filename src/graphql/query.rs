@@ -14,6 +14,8 @@ use crate::upstream::RestaurantId;
 /// What the app can ask for.
 pub struct Query;
 
+/// What the app can ask for: the signed-in user, restaurant lists and single
+/// restaurants.
 #[Object]
 impl Query {
     /// The signed-in user (needs `Authorization: Bearer <token>`). Null with an
@@ -52,7 +54,11 @@ impl Query {
     }
 
     /// One restaurant by id; null if there is none with that id.
-    async fn restaurant(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<Restaurant>> {
+    async fn restaurant(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The restaurant's id.")] id: ID,
+    ) -> async_graphql::Result<Option<Restaurant>> {
         let id = RestaurantId(numeric_id(&id, "restaurant")?);
         let selection = [ctx.look_ahead()];
         let mut found = Restaurant::load_all(RequestScope::of(ctx), &[id], &selection, &Vantage::default()).await?;

@@ -4,8 +4,8 @@
 
 use std::sync::Arc;
 
-use async_graphql::{Context, ID, Lookahead, Object, SimpleObject};
 use async_graphql::dataloader::Loader;
+use async_graphql::{Context, ID, Lookahead, Object, SimpleObject};
 use futures_util::future::{BoxFuture, join_all};
 use time::OffsetDateTime;
 
@@ -13,8 +13,8 @@ use super::{
     common::{GeoPoint, LocationInput, Money},
     error::UpstreamResultExt,
     loaders::{
-        AvailabilityKey, EstimateKey, FeesKey, GeoKey, MenuKey, PromotionsKey, RatingKey, RequestLoader,
-        RestaurantKey, UpstreamLoader,
+        AvailabilityKey, EstimateKey, FeesKey, GeoKey, MenuKey, PromotionsKey, RatingKey, RequestLoader, RestaurantKey,
+        UpstreamLoader,
     },
     scope::RequestScope,
 };
@@ -159,6 +159,7 @@ pub struct Promotion {
     pub discount_percent: u32,
 }
 
+/// A restaurant that delivers through the platform.
 #[Object]
 impl Restaurant {
     /// The restaurant's id.
@@ -204,7 +205,11 @@ impl Restaurant {
     /// What its customers think. Null when it has no rating yet or the ratings
     /// service failed (then with an error).
     async fn rating(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Rating>> {
-        let rating = RequestScope::of(ctx).loader.load_one(RatingKey(self.restaurant_id())).await.gql()?;
+        let rating = RequestScope::of(ctx)
+            .loader
+            .load_one(RatingKey(self.restaurant_id()))
+            .await
+            .gql()?;
         Ok(rating.map(|r| Rating {
             average: r.average,
             count: r.count,
@@ -213,7 +218,11 @@ impl Restaurant {
 
     /// The menu. Null when the menus service has none for it or failed.
     async fn menu(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Menu>> {
-        let menu = RequestScope::of(ctx).loader.load_one(MenuKey(self.restaurant_id())).await.gql()?;
+        let menu = RequestScope::of(ctx)
+            .loader
+            .load_one(MenuKey(self.restaurant_id()))
+            .await
+            .gql()?;
         Ok(menu.map(Menu))
     }
 
@@ -266,7 +275,11 @@ impl Restaurant {
 
     /// Discounts on offer; for a signed-in user, their personal offers too.
     async fn promotions(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Vec<Promotion>>> {
-        let found = RequestScope::of(ctx).loader.load_one(PromotionsKey(self.restaurant_id())).await.gql()?;
+        let found = RequestScope::of(ctx)
+            .loader
+            .load_one(PromotionsKey(self.restaurant_id()))
+            .await
+            .gql()?;
         Ok(found.map(|list| {
             list.iter()
                 .map(|p| Promotion {
@@ -292,13 +305,18 @@ impl Restaurant {
     }
 
     async fn availability(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<upstream::Availability>> {
-        RequestScope::of(ctx).loader.load_one(AvailabilityKey(self.restaurant_id())).await.gql()
+        RequestScope::of(ctx)
+            .loader
+            .load_one(AvailabilityKey(self.restaurant_id()))
+            .await
+            .gql()
     }
 }
 
 /// A restaurant's menu.
 pub struct Menu(Arc<upstream::Menu>);
 
+/// A restaurant's menu.
 #[Object]
 impl Menu {
     /// Sections of the menu, in the order the restaurant shows them.
@@ -310,6 +328,7 @@ impl Menu {
 /// A section of a menu, e.g. "Starters".
 pub struct MenuCategory<'a>(&'a upstream::MenuCategory);
 
+/// A section of a menu, e.g. "Starters".
 #[Object]
 impl<'a> MenuCategory<'a> {
     /// The section's name.
@@ -326,6 +345,7 @@ impl<'a> MenuCategory<'a> {
 /// A dish on a menu.
 pub struct MenuItem<'a>(&'a upstream::MenuItem);
 
+/// A dish on a menu.
 #[Object]
 impl MenuItem<'_> {
     /// The dish's id.

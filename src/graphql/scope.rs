@@ -13,9 +13,7 @@ use super::{
     error::{self, UpstreamResultExt},
     loaders::{RequestLoader, UpstreamLoader},
 };
-use crate::upstream::{
-    Address, Loyalty, OrdersPage, RestaurantId, UpstreamError, Upstreams, User, UserId, Voucher,
-};
+use crate::upstream::{Address, Loyalty, OrdersPage, RestaurantId, UpstreamError, Upstreams, User, UserId, Voucher};
 
 /// How many of the newest orders are read once per request: they serve the first
 /// pages of `orderHistory.orders` and the ranking's "recent orders" alike, so one
@@ -118,17 +116,26 @@ impl Viewer {
 
     /// Call 1; `None` if the user does not exist.
     pub async fn profile(&self) -> async_graphql::Result<Option<Arc<User>>> {
-        once(&self.profile, || async { Ok(self.upstreams.user(self.id).await?.map(Arc::new)) }).await
+        once(&self.profile, || async {
+            Ok(self.upstreams.user(self.id).await?.map(Arc::new))
+        })
+        .await
     }
 
     /// Call 2.
     pub async fn addresses(&self) -> async_graphql::Result<Arc<[Address]>> {
-        once(&self.addresses, || async { Ok(self.upstreams.addresses(self.id).await?.into()) }).await
+        once(&self.addresses, || async {
+            Ok(self.upstreams.addresses(self.id).await?.into())
+        })
+        .await
     }
 
     /// Call 3.
     pub async fn favorites(&self) -> async_graphql::Result<Arc<[RestaurantId]>> {
-        once(&self.favorites, || async { Ok(self.upstreams.favorites(self.id).await?.into()) }).await
+        once(&self.favorites, || async {
+            Ok(self.upstreams.favorites(self.id).await?.into())
+        })
+        .await
     }
 
     /// Call 4, once: the [`RECENT_ORDERS`] newest orders and the total.
@@ -141,7 +148,10 @@ impl Viewer {
 
     /// Call 14.
     pub async fn vouchers(&self) -> async_graphql::Result<Arc<[Voucher]>> {
-        once(&self.vouchers, || async { Ok(self.upstreams.vouchers(self.id).await?.into()) }).await
+        once(&self.vouchers, || async {
+            Ok(self.upstreams.vouchers(self.id).await?.into())
+        })
+        .await
     }
 
     /// Call 15; `None` if the user is not a member.

@@ -75,6 +75,7 @@ pub struct Loyalty {
     pub tier: LoyaltyTier,
 }
 
+/// The signed-in user.
 #[Object]
 impl User {
     /// The user's id.
@@ -161,10 +162,7 @@ impl User {
 ///
 /// Returns the profile; the other answers wait in the viewer's cells for the
 /// fields that read them.
-pub async fn prefetch(
-    ctx: &Context<'_>,
-    viewer: &Viewer,
-) -> async_graphql::Result<Option<Arc<upstream::User>>> {
+pub async fn prefetch(ctx: &Context<'_>, viewer: &Viewer) -> async_graphql::Result<Option<Arc<upstream::User>>> {
     let look = ctx.look_ahead();
     let wants = |name: &str| look.field(name).exists();
     let history = look.field("orderHistory");

@@ -120,7 +120,11 @@ pub async fn post(State(state): State<AppState>, headers: HeaderMap, body: Resul
             } else {
                 "the request body could not be read"
             };
-            let code = if status == StatusCode::PAYLOAD_TOO_LARGE { "PAYLOAD_TOO_LARGE" } else { "BAD_REQUEST" };
+            let code = if status == StatusCode::PAYLOAD_TOO_LARGE {
+                "PAYLOAD_TOO_LARGE"
+            } else {
+                "BAD_REQUEST"
+            };
             return request_error(status, media, code, message);
         }
     };
@@ -162,7 +166,12 @@ pub async fn get(State(state): State<AppState>, headers: HeaderMap, RawQuery(raw
         Ok(params) => params,
         Err(_) => {
             let media = negotiate(&headers).unwrap_or(Media::Json);
-            return request_error(StatusCode::BAD_REQUEST, media, "BAD_REQUEST", "the URL parameters could not be read");
+            return request_error(
+                StatusCode::BAD_REQUEST,
+                media,
+                "BAD_REQUEST",
+                "the URL parameters could not be read",
+            );
         }
     };
     if params.query.is_none() && wants_html(&headers) && state.inner.graphiql {
@@ -172,7 +181,12 @@ pub async fn get(State(state): State<AppState>, headers: HeaderMap, RawQuery(raw
         return not_acceptable();
     };
     let Some(query) = params.query else {
-        return request_error(StatusCode::BAD_REQUEST, media, "BAD_REQUEST", "the `query` parameter is missing");
+        return request_error(
+            StatusCode::BAD_REQUEST,
+            media,
+            "BAD_REQUEST",
+            "the `query` parameter is missing",
+        );
     };
     let mut request = async_graphql::Request::new(query);
     for (name, text) in [("variables", &params.variables), ("extensions", &params.extensions)] {
@@ -197,7 +211,9 @@ pub async fn get(State(state): State<AppState>, headers: HeaderMap, RawQuery(raw
             "METHOD_NOT_ALLOWED",
             "only queries may be sent with GET; send mutations with POST",
         );
-        response.headers_mut().insert(header::ALLOW, HeaderValue::from_static("POST"));
+        response
+            .headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static("POST"));
         return response;
     }
     execute(&state, &headers, media, request).await

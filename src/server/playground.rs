@@ -34,7 +34,9 @@ pub fn page(state: &AppState) -> Response {
             },
             Tab {
                 query: NEARBY.to_owned(),
-                variables: Some("{\n  \"location\": { \"lat\": 52.52, \"lng\": 13.405 },\n  \"first\": 20\n}".to_owned()),
+                variables: Some(
+                    "{\n  \"location\": { \"lat\": 52.52, \"lng\": 13.405 },\n  \"first\": 20\n}".to_owned(),
+                ),
                 headers: None,
             },
             Tab {
@@ -48,7 +50,10 @@ pub fn page(state: &AppState) -> Response {
     };
     (
         [
-            (header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8")),
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/html; charset=utf-8"),
+            ),
             (
                 header::CONTENT_SECURITY_POLICY,
                 HeaderValue::from_static(graphiql::content_security_policy()),

@@ -48,11 +48,7 @@ pub enum ErrorKind {
 
 impl UpstreamError {
     pub(crate) fn new(service: Service, route: &'static str, kind: ErrorKind) -> Self {
-        Self {
-            service,
-            route,
-            kind,
-        }
+        Self { service, route, kind }
     }
 
     /// Whether trying the same call again may succeed (timeouts, connection

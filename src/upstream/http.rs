@@ -94,10 +94,7 @@ impl Upstreams {
     }
 
     /// `GET`s a JSON answer. `Ok(None)` when the service answers `404`.
-    pub(super) async fn get<T: DeserializeOwned>(
-        &self,
-        call: Call<'_>,
-    ) -> Result<Option<T>, UpstreamError> {
+    pub(super) async fn get<T: DeserializeOwned>(&self, call: Call<'_>) -> Result<Option<T>, UpstreamError> {
         self.send(Method::GET, call, None::<&()>).await
     }
 
@@ -143,7 +140,10 @@ impl Upstreams {
             let response = request.send().await.map_err(|e| transport_error(service, route, &e))?;
             let status = response.status();
             tracing::Span::current().record("status", status.as_u16());
-            let bytes = response.bytes().await.map_err(|e| transport_error(service, route, &e))?;
+            let bytes = response
+                .bytes()
+                .await
+                .map_err(|e| transport_error(service, route, &e))?;
             if status == StatusCode::NOT_FOUND {
                 return Ok(None);
             }
@@ -184,28 +184,50 @@ impl Upstreams {
     }
 }
 
+/// A `GET` batch endpoint: ids comma-separated in `param`, plus `extra` query
+/// parameters.
+pub(super) struct BatchGet<'a> {
+    pub service: Service,
+    /// Route template, e.g. `GET /menus`.
+    pub route: &'static str,
+    /// Path below the service's base URL, one segment.
+    pub path: &'a str,
+    /// The query parameter that carries the ids.
+    pub param: &'a str,
+    /// The contract's maximum batch size.
+    pub max: usize,
+    /// Other query parameters.
+    pub extra: &'a [(&'a str, String)],
+    /// The user whose private data this reads, if any.
+    pub user: Option<UserId>,
+}
+
 impl Upstreams {
-    /// One chunk of a `GET` batch endpoint: `ids` comma-separated in `param`, plus
-    /// `extra` query parameters.
+    /// Asks a `GET` batch endpoint for `ids`, in chunks of at most its maximum.
     pub(super) async fn batch_get<T: DeserializeOwned>(
         &self,
-        service: Service,
-        route: &'static str,
-        path: &str,
-        param: &str,
+        endpoint: &BatchGet<'_>,
         ids: &[RestaurantId],
-        extra: &[(&str, String)],
-        user: Option<UserId>,
     ) -> Result<Vec<T>, UpstreamError> {
-        let mut query: Vec<(&str, String)> = Vec::with_capacity(extra.len() + 1);
-        query.push((param, join_ids(ids)));
-        query.extend(extra.iter().cloned());
+        self.batch(ids, endpoint.max, |chunk| self.batch_get_chunk(endpoint, chunk))
+            .await
+    }
+
+    async fn batch_get_chunk<T: DeserializeOwned>(
+        &self,
+        endpoint: &BatchGet<'_>,
+        ids: &[RestaurantId],
+    ) -> Result<Vec<T>, UpstreamError> {
+        let (service, route) = (endpoint.service, endpoint.route);
+        let mut query: Vec<(&str, String)> = Vec::with_capacity(endpoint.extra.len() + 1);
+        query.push((endpoint.param, join_ids(ids)));
+        query.extend(endpoint.extra.iter().cloned());
         let call = Call {
             service,
             route,
-            path: &[path],
+            path: &[endpoint.path],
             query: &query,
-            user,
+            user: endpoint.user,
             batch: ids.len(),
         };
         self.get(call)

@@ -21,8 +21,8 @@ mod geo;
 mod logistics;
 mod orders;
 mod personal;
-mod promotions;
 mod pricing;
+mod promotions;
 mod recommendations;
 mod users;
 

@@ -8,12 +8,7 @@ pub const MAX_ORDERS_PAGE: u32 = 50;
 impl Upstreams {
     /// Call 4: up to `limit` (1-50) of the user's orders, newest first, older than
     /// `before` when given.
-    pub async fn orders(
-        &self,
-        user: UserId,
-        limit: u32,
-        before: Option<OrderId>,
-    ) -> Result<OrdersPage, UpstreamError> {
+    pub async fn orders(&self, user: UserId, limit: u32, before: Option<OrderId>) -> Result<OrdersPage, UpstreamError> {
         let mut query = vec![
             ("userId", user.0.to_string()),
             ("limit", limit.clamp(1, MAX_ORDERS_PAGE).to_string()),

@@ -1,6 +1,6 @@
 //! Promotions (call 13): public offers, plus a signed-in user's personal ones.
 
-use super::{Promotions, RestaurantId, Service, UpstreamError, Upstreams, UserId};
+use super::{Promotions, RestaurantId, Service, UpstreamError, Upstreams, UserId, http::BatchGet};
 
 impl Upstreams {
     /// Call 13: promotions of `ids`. With `user`, the call is private to that user
@@ -11,17 +11,15 @@ impl Upstreams {
         user: Option<UserId>,
     ) -> Result<Vec<Promotions>, UpstreamError> {
         let extra: Vec<(&str, String)> = user.map(|u| ("userId", u.0.to_string())).into_iter().collect();
-        self.batch(ids, 100, |chunk| {
-            self.batch_get(
-                Service::Promotions,
-                "GET /promotions",
-                "promotions",
-                "restaurantIds",
-                chunk,
-                &extra,
-                user,
-            )
-        })
-        .await
+        let endpoint = BatchGet {
+            service: Service::Promotions,
+            route: "GET /promotions",
+            path: "promotions",
+            param: "restaurantIds",
+            max: 100,
+            extra: &extra,
+            user,
+        };
+        self.batch_get(&endpoint, ids).await
     }
 }

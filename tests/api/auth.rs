@@ -60,7 +60,10 @@ async fn a_users_token_reads_only_that_users_data() {
 #[tokio::test]
 async fn an_invalid_token_is_refused_before_any_upstream_call() {
     let app = spawn_app().await;
-    for token in ["not-a-jwt", "eyJhbGciOiJub25lIn0.eyJzdWIiOiI0MiIsImV4cCI6OTk5OTk5OTk5OX0."] {
+    for token in [
+        "not-a-jwt",
+        "eyJhbGciOiJub25lIn0.eyJzdWIiOiI0MiIsImV4cCI6OTk5OTk5OTk5OX0.",
+    ] {
         let response = app
             .client
             .post(app.url("/graphql"))
@@ -71,7 +74,12 @@ async fn an_invalid_token_is_refused_before_any_upstream_call() {
             .unwrap();
 
         assert_eq!(response.status(), 401);
-        assert!(response.headers()["www-authenticate"].to_str().unwrap().starts_with("Bearer"));
+        assert!(
+            response.headers()["www-authenticate"]
+                .to_str()
+                .unwrap()
+                .starts_with("Bearer")
+        );
         let body: Value = response.json().await.unwrap();
         assert_eq!(body["errors"][0]["extensions"]["code"], "UNAUTHENTICATED");
     }

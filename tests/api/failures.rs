@@ -27,7 +27,10 @@ async fn ratings_down_nulls_ratings_and_keeps_the_rest() {
         assert_eq!(error["extensions"]["retryable"], true);
         assert_eq!(error["path"].as_array().unwrap().last().unwrap(), "rating");
         let message = error["message"].as_str().unwrap();
-        assert!(!message.contains("127.0.0.1"), "the message leaks an address: {message}");
+        assert!(
+            !message.contains("127.0.0.1"),
+            "the message leaks an address: {message}"
+        );
     }
     // One failed batch, not one call per restaurant.
     assert_eq!(app.stats().await.calls("ratings GET /ratings"), 1);
@@ -43,8 +46,16 @@ async fn a_malformed_menu_answer_is_a_bad_response_on_menu_only() {
 
     let errors = errors(&body);
     assert_eq!(errors.len(), 3, "{errors:?}");
-    assert!(errors.iter().all(|e| e["extensions"]["code"] == "UPSTREAM_BAD_RESPONSE"));
-    assert!(errors.iter().all(|e| e["path"].as_array().unwrap().last().unwrap() == "menu"));
+    assert!(
+        errors
+            .iter()
+            .all(|e| e["extensions"]["code"] == "UPSTREAM_BAD_RESPONSE")
+    );
+    assert!(
+        errors
+            .iter()
+            .all(|e| e["path"].as_array().unwrap().last().unwrap() == "menu")
+    );
     assert_eq!(body["data"]["me"]["id"], "42");
     assert!(body["data"]["restaurants"]["edges"][0]["node"]["rating"]["average"].is_f64());
 }

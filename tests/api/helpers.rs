@@ -63,7 +63,11 @@ impl Stats {
     /// Calls to the routes of one service.
     pub fn service(&self, service: &str) -> u64 {
         let prefix = format!("{service} ");
-        self.calls.iter().filter(|(k, _)| k.starts_with(&prefix)).map(|(_, v)| v).sum()
+        self.calls
+            .iter()
+            .filter(|(k, _)| k.starts_with(&prefix))
+            .map(|(_, v)| v)
+            .sum()
     }
 }
 

@@ -18,7 +18,12 @@ async fn a_query_over_get_answers() {
         .unwrap();
 
     assert_eq!(response.status(), 200);
-    assert!(response.headers()["content-type"].to_str().unwrap().starts_with("application/graphql-response+json"));
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/graphql-response+json")
+    );
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["data"]["restaurant"]["id"], "17");
 }

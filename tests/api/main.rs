@@ -11,3 +11,4 @@ mod helpers;
 mod http;
 mod operations;
 mod schema;
+mod values;

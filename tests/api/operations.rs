@@ -42,7 +42,10 @@ async fn home_screen_answers_with_seventeen_upstream_calls() {
     for edge in edges {
         let node = &edge["node"];
         assert!(node["name"].as_str().is_some_and(|n| !n.is_empty()), "{node}");
-        assert!(node["menu"]["categories"].as_array().is_some_and(|c| !c.is_empty()), "{node}");
+        assert!(
+            node["menu"]["categories"].as_array().is_some_and(|c| !c.is_empty()),
+            "{node}"
+        );
         assert!(node["deliveryEstimate"]["minutes"].as_u64().is_some(), "{node}");
         assert!(node["deliveryFee"]["amount"].as_i64().is_some(), "{node}");
     }
@@ -103,8 +106,15 @@ async fn nearby_answers_anonymously_with_eight_upstream_calls() {
     assert_eq!(listing["pageInfo"]["hasNextPage"], true);
     let stats = app.stats().await;
     assert_eq!(stats.total(), 8, "{:?}", stats.calls);
-    assert_eq!(stats.service("users") + stats.service("orders") + stats.service("recommendations"), 0);
-    assert!(stats.user_ids.is_empty(), "anonymous request sent X-User-Id: {:?}", stats.user_ids);
+    assert_eq!(
+        stats.service("users") + stats.service("orders") + stats.service("recommendations"),
+        0
+    );
+    assert!(
+        stats.user_ids.is_empty(),
+        "anonymous request sent X-User-Id: {:?}",
+        stats.user_ids
+    );
 }
 
 #[tokio::test]
@@ -140,7 +150,11 @@ async fn restaurant_answers_in_one_wave_of_four_calls() {
     assert_no_errors(&body);
     let restaurant = &body["data"]["restaurant"];
     assert_eq!(restaurant["id"], "17");
-    assert!(restaurant["menu"]["categories"].as_array().is_some_and(|c| !c.is_empty()));
+    assert!(
+        restaurant["menu"]["categories"]
+            .as_array()
+            .is_some_and(|c| !c.is_empty())
+    );
     let stats = app.stats().await;
     for route in [
         "restaurants GET /restaurants",

@@ -33,10 +33,7 @@ mod tests {
     #[test]
     fn the_reference_is_the_first_of_october_2026() {
         assert_eq!(timestamp(REFERENCE), "2026-10-01T00:00:00Z");
-        assert_eq!(
-            timestamp(REFERENCE + 18 * 3600 + 22 * 60),
-            "2026-10-01T18:22:00Z"
-        );
+        assert_eq!(timestamp(REFERENCE + 18 * 3600 + 22 * 60), "2026-10-01T18:22:00Z");
     }
 
     #[test]

@@ -23,10 +23,7 @@ pub fn estimate(seed: u64, lat: f64, lng: f64, restaurant_id: u64) -> Option<Est
     if !exists(restaurant_id) {
         return None;
     }
-    let distance = haversine_m(
-        Location { lat, lng },
-        restaurant_location(seed, restaurant_id),
-    );
+    let distance = haversine_m(Location { lat, lng }, restaurant_location(seed, restaurant_id));
     let distance = if distance.is_finite() { distance } else { 0.0 };
     let preparation = Stream::new(seed, "estimate.preparation", &[restaurant_id]).between(8, 20);
     let ride = (distance / COURIER_M_PER_MIN).ceil().min(1e6) as u64;
@@ -46,11 +43,7 @@ pub fn fees(seed: u64, area_id: &str, restaurant_id: u64) -> Option<Fees> {
         return None;
     }
     let km = haversine_m(cell.centre(), restaurant_location(seed, restaurant_id)) / 1000.0;
-    let km = if km.is_finite() {
-        km.min(MAX_FEE_KM)
-    } else {
-        MAX_FEE_KM
-    };
+    let km = if km.is_finite() { km.min(MAX_FEE_KM) } else { MAX_FEE_KM };
     let mut s = Stream::new(seed, "fees", &[restaurant_id, cell.0 as u64]);
     let base = 49 + 10 * s.between(0, 15) as i64;
     let delivery_fee = base + (km * 30.0).round() as i64 / 10 * 10;

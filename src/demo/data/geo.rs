@@ -88,8 +88,7 @@ impl Cell {
         let (row, col) = self.row_col();
         let base = self.0 - self.0 % CELLS_PER_CITY;
         (row.saturating_sub(1)..=(row + 1).min(ROWS - 1)).flat_map(move |r| {
-            (col.saturating_sub(1)..=(col + 1).min(COLS - 1))
-                .map(move |c| Cell(base + r * COLS + c))
+            (col.saturating_sub(1)..=(col + 1).min(COLS - 1)).map(move |c| Cell(base + r * COLS + c))
         })
     }
 
@@ -181,16 +180,8 @@ mod tests {
         for seed in [1, 42, 7777] {
             for area in areas() {
                 let list = area_restaurants(seed, &area.area_id).expect("known area");
-                assert!(
-                    (100..=400).contains(&list.len()),
-                    "{} has {}",
-                    area.area_id,
-                    list.len()
-                );
-                assert!(
-                    list.windows(2)
-                        .all(|w| w[0].distance_meters <= w[1].distance_meters)
-                );
+                assert!((100..=400).contains(&list.len()), "{} has {}", area.area_id, list.len());
+                assert!(list.windows(2).all(|w| w[0].distance_meters <= w[1].distance_meters));
             }
         }
     }

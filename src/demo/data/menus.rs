@@ -50,10 +50,7 @@ fn description(s: &mut Stream, ingredient: &str, dish: &str) -> String {
     let first = s.between(0, SIDES.len() as u64 - 1) as usize;
     let second = (first + s.between(1, SIDES.len() as u64 - 1) as usize) % SIDES.len();
     let dish = dish.to_lowercase();
-    format!(
-        "{ingredient} {dish} with {} and {}.",
-        SIDES[first], SIDES[second]
-    )
+    format!("{ingredient} {dish} with {} and {}.", SIDES[first], SIDES[second])
 }
 
 /// `count` distinct section titles, in menu order.

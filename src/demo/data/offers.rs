@@ -12,11 +12,7 @@ const PERSONAL_BASE: u64 = 1_000_000_000;
 /// Call 13: a restaurant's 0–2 public offers and, with `user_id`, that user's personal
 /// offer (about one restaurant in five has one for a given user). `None` for unknown
 /// restaurants; an unknown user simply has no personal offers.
-pub fn promotions(
-    seed: u64,
-    restaurant_id: u64,
-    user_id: Option<u64>,
-) -> Option<RestaurantPromotions> {
+pub fn promotions(seed: u64, restaurant_id: u64, user_id: Option<u64>) -> Option<RestaurantPromotions> {
     if !(1..=RESTAURANT_COUNT).contains(&restaurant_id) {
         return None;
     }
@@ -64,10 +60,7 @@ pub fn vouchers(seed: u64, user_id: u64) -> Option<Vec<Voucher>> {
     let count = s.between(0, 3);
     let list = (0..count)
         .map(|k| Voucher {
-            code: format!(
-                "DEMO-{:08X}",
-                mix(seed, "voucher.code", &[user_id, k]) >> 32
-            ),
+            code: format!("DEMO-{:08X}", mix(seed, "voucher.code", &[user_id, k]) >> 32),
             value: Money::eur(300 + 50 * s.between(0, 24) as i64),
             expires_at: timestamp(REFERENCE + s.between(1, 180) as i64 * 86_400 - 60),
         })

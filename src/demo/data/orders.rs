@@ -33,9 +33,7 @@ fn order_count(seed: u64, user_id: u64) -> u64 {
 pub fn orders(seed: u64, user_id: u64) -> Vec<Order> {
     let count = order_count(seed, user_id);
     let city = home_city(seed, user_id);
-    let favourites = favorites(seed, user_id)
-        .map(|f| f.restaurant_ids)
-        .unwrap_or_default();
+    let favourites = favorites(seed, user_id).map(|f| f.restaurant_ids).unwrap_or_default();
     let mut s = Stream::new(seed, "orders", &[user_id]);
     let mut placed = REFERENCE - s.between(HOUR as u64, 72 * HOUR as u64) as i64;
     let mut list = Vec::with_capacity(count as usize);
@@ -59,10 +57,7 @@ pub fn orders(seed: u64, user_id: u64) -> Vec<Order> {
             city_restaurant(s.next_hash(), city)
         };
         let items = order_items(&mut s, seed, restaurant_id);
-        let total = items
-            .iter()
-            .map(|i| i64::from(i.quantity) * i.unit_price.amount)
-            .sum();
+        let total = items.iter().map(|i| i64::from(i.quantity) * i.unit_price.amount).sum();
         list.push(Order {
             id: user_id * 100 + k,
             user_id,
@@ -135,9 +130,7 @@ mod tests {
                 assert!(o.placed_at.ends_with(":00Z") && o.placed_at.len() == 20);
                 let m = menu(42, o.restaurant_id).expect("real restaurant");
                 for item in &o.items {
-                    let real = menu_items(&m)
-                        .find(|i| i.id == item.menu_item_id)
-                        .expect("on the menu");
+                    let real = menu_items(&m).find(|i| i.id == item.menu_item_id).expect("on the menu");
                     assert_eq!((&real.name, &real.price), (&item.name, &item.unit_price));
                 }
                 let sum: i64 = o

@@ -12,16 +12,8 @@ pub const CUISINE_BOOST: f64 = 0.15;
 /// Call 16: one score in 0.0–1.0 (three decimals) per distinct existing restaurant
 /// of `restaurant_ids`, in that order: a hash of (user, restaurant), plus
 /// [`CUISINE_BOOST`] when the restaurant shares a cuisine with one of `recent_ids`.
-pub fn rank(
-    seed: u64,
-    user_id: u64,
-    restaurant_ids: &[u64],
-    recent_ids: &[u64],
-) -> Vec<RankedRestaurant> {
-    let recent: HashSet<String> = recent_ids
-        .iter()
-        .flat_map(|&id| cuisines(seed, id))
-        .collect();
+pub fn rank(seed: u64, user_id: u64, restaurant_ids: &[u64], recent_ids: &[u64]) -> Vec<RankedRestaurant> {
+    let recent: HashSet<String> = recent_ids.iter().flat_map(|&id| cuisines(seed, id)).collect();
     let mut seen = HashSet::new();
     restaurant_ids
         .iter()

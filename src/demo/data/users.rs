@@ -71,8 +71,7 @@ pub fn addresses(seed: u64, user_id: u64) -> Option<Vec<Address>> {
         .iter()
         .enumerate()
         .map(|(k, label)| {
-            let cell =
-                Cell(city * CELLS_PER_CITY + s.between(0, CELLS_PER_CITY as u64 - 1) as usize);
+            let cell = Cell(city * CELLS_PER_CITY + s.between(0, CELLS_PER_CITY as u64 - 1) as usize);
             let postal = street_address(&mut s, &CITIES[city]);
             Address {
                 id: user_id * 10 + k as u64,
@@ -139,10 +138,7 @@ mod tests {
             let favs = favorites(42, id).expect("exists").restaurant_ids;
             assert!(favs.len() <= 8);
             assert!(id > TEST_SUBJECTS || favs.len() >= 2);
-            assert!(
-                favs.iter()
-                    .all(|&r| home_cell(r).0 / CELLS_PER_CITY == city)
-            );
+            assert!(favs.iter().all(|&r| home_cell(r).0 / CELLS_PER_CITY == city));
         }
     }
 

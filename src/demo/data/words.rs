@@ -42,14 +42,14 @@ pub(crate) const CUISINE_PREFIXES: [&str; 16] = [
 
 /// Adjectives for "Golden Lotus".
 pub(crate) const ADJECTIVES: [&str; 16] = [
-    "Golden", "Little", "Red", "Blue", "Happy", "Old", "Wild", "Lucky", "Silver", "Green",
-    "Hidden", "Royal", "Sunny", "Urban", "Jade", "Crimson",
+    "Golden", "Little", "Red", "Blue", "Happy", "Old", "Wild", "Lucky", "Silver", "Green", "Hidden", "Royal", "Sunny",
+    "Urban", "Jade", "Crimson",
 ];
 
 /// Nouns for "Golden Lotus".
 pub(crate) const NOUNS: [&str; 20] = [
-    "Lotus", "Sole", "Olive", "Dragon", "Garden", "Harbour", "Lantern", "Fig", "Basil", "Saffron",
-    "Tiger", "Pearl", "Bamboo", "Linden", "Oak", "Spoon", "Fork", "Table", "Moon", "Pepper",
+    "Lotus", "Sole", "Olive", "Dragon", "Garden", "Harbour", "Lantern", "Fig", "Basil", "Saffron", "Tiger", "Pearl",
+    "Bamboo", "Linden", "Oak", "Spoon", "Fork", "Table", "Moon", "Pepper",
 ];
 
 /// Street names, shared by restaurants and user addresses.
@@ -118,8 +118,8 @@ pub(crate) const SIDES: [&str; 12] = [
 
 /// Given names for users.
 pub(crate) const FIRST_NAMES: [&str; 20] = [
-    "Anna", "Ben", "Clara", "David", "Emma", "Felix", "Greta", "Hannah", "Jonas", "Lena", "Leon",
-    "Mia", "Noah", "Olivia", "Paul", "Sophie", "Tom", "Lara", "Elias", "Ida",
+    "Anna", "Ben", "Clara", "David", "Emma", "Felix", "Greta", "Hannah", "Jonas", "Lena", "Leon", "Mia", "Noah",
+    "Olivia", "Paul", "Sophie", "Tom", "Lara", "Elias", "Ida",
 ];
 
 /// Family names for users.

@@ -51,10 +51,7 @@ pub(super) fn restaurants() -> Router<Demo> {
 
 async fn restaurant_batch(State(demo): State<Demo>, RawQuery(query): RawQuery) -> Reply {
     let ids = query_ids(query.as_deref(), "ids", MAX_RESTAURANTS)?;
-    let found = ids
-        .iter()
-        .filter_map(|&id| data::restaurant(demo.seed(), id))
-        .collect();
+    let found = ids.iter().filter_map(|&id| data::restaurant(demo.seed(), id)).collect();
     Ok(public(max_age::CATALOG, answer_order(found, |r| r.id)))
 }
 
@@ -65,14 +62,8 @@ pub(super) fn menus() -> Router<Demo> {
 
 async fn menu_batch(State(demo): State<Demo>, RawQuery(query): RawQuery) -> Reply {
     let ids = query_ids(query.as_deref(), "restaurantIds", MAX_MENUS)?;
-    let found = ids
-        .iter()
-        .filter_map(|&id| data::menu(demo.seed(), id))
-        .collect();
-    Ok(public(
-        max_age::CATALOG,
-        answer_order(found, |m| m.restaurant_id),
-    ))
+    let found = ids.iter().filter_map(|&id| data::menu(demo.seed(), id)).collect();
+    Ok(public(max_age::CATALOG, answer_order(found, |m| m.restaurant_id)))
 }
 
 /// `/ratings?restaurantIds=`.
@@ -82,12 +73,6 @@ pub(super) fn ratings() -> Router<Demo> {
 
 async fn rating_batch(State(demo): State<Demo>, RawQuery(query): RawQuery) -> Reply {
     let ids = query_ids(query.as_deref(), "restaurantIds", MAX_RATINGS)?;
-    let found = ids
-        .iter()
-        .filter_map(|&id| data::rating(demo.seed(), id))
-        .collect();
-    Ok(public(
-        max_age::CATALOG,
-        answer_order(found, |r| r.restaurant_id),
-    ))
+    let found = ids.iter().filter_map(|&id| data::rating(demo.seed(), id)).collect();
+    Ok(public(max_age::CATALOG, answer_order(found, |r| r.restaurant_id)))
 }

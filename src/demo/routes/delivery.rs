@@ -44,10 +44,7 @@ async fn estimates(State(demo): State<Demo>, body: Bytes) -> Reply {
         .iter()
         .filter_map(|&id| data::estimate(demo.seed(), at.lat, at.lng, id))
         .collect();
-    Ok(public(
-        max_age::ESTIMATES,
-        answer_order(found, |e| e.restaurant_id),
-    ))
+    Ok(public(max_age::ESTIMATES, answer_order(found, |e| e.restaurant_id)))
 }
 
 /// `GET /fees?areaId=&restaurantIds=`.
@@ -56,9 +53,7 @@ pub(super) fn pricing() -> Router<Demo> {
 }
 
 async fn fees(State(demo): State<Demo>, RawQuery(query): RawQuery) -> Reply {
-    let area_id = Params::parse(query.as_deref())
-        .required("areaId")?
-        .to_owned();
+    let area_id = Params::parse(query.as_deref()).required("areaId")?.to_owned();
     let ids = query_ids(query.as_deref(), "restaurantIds", MAX_FEES)?;
     if data::area_restaurants(demo.seed(), &area_id).is_none() {
         return Err(ApiError::NotFound(format!("unknown area {area_id:?}")));
@@ -67,10 +62,7 @@ async fn fees(State(demo): State<Demo>, RawQuery(query): RawQuery) -> Reply {
         .iter()
         .filter_map(|&id| data::fees(demo.seed(), &area_id, id))
         .collect();
-    Ok(public(
-        max_age::CATALOG,
-        answer_order(found, |f| f.restaurant_id),
-    ))
+    Ok(public(max_age::CATALOG, answer_order(found, |f| f.restaurant_id)))
 }
 
 /// `GET /availability?restaurantIds=`.
@@ -84,10 +76,7 @@ async fn availability_batch(State(demo): State<Demo>, RawQuery(query): RawQuery)
         .iter()
         .filter_map(|&id| data::availability(demo.seed(), id))
         .collect();
-    Ok(public(
-        max_age::AVAILABILITY,
-        answer_order(found, |a| a.restaurant_id),
-    ))
+    Ok(public(max_age::AVAILABILITY, answer_order(found, |a| a.restaurant_id)))
 }
 
 /// `GET /promotions?restaurantIds=&userId=` (🔒 with `userId`).
@@ -95,11 +84,7 @@ pub(super) fn promotions() -> Router<Demo> {
     Router::new().route("/promotions", get(promotion_batch))
 }
 
-async fn promotion_batch(
-    State(demo): State<Demo>,
-    RawQuery(query): RawQuery,
-    headers: HeaderMap,
-) -> Reply {
+async fn promotion_batch(State(demo): State<Demo>, RawQuery(query): RawQuery, headers: HeaderMap) -> Reply {
     let ids = query_ids(query.as_deref(), "restaurantIds", MAX_PROMOTIONS)?;
     let user_id = Params::parse(query.as_deref()).number::<u64>("userId")?;
     if let Some(user_id) = user_id {

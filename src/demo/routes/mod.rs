@@ -48,14 +48,12 @@ fn service_routes(service: Service) -> Router<Demo> {
 
 /// Every service under `/<name>`, each behind its gate.
 pub(crate) fn services(demo: &Demo) -> Router<Demo> {
-    Service::ALL
-        .into_iter()
-        .fold(Router::new(), |router, service| {
-            let gate_state = Gate {
-                demo: demo.clone(),
-                service,
-            };
-            let routes = service_routes(service).route_layer(from_fn_with_state(gate_state, gate));
-            router.nest(&format!("/{}", service.name()), routes)
-        })
+    Service::ALL.into_iter().fold(Router::new(), |router, service| {
+        let gate_state = Gate {
+            demo: demo.clone(),
+            service,
+        };
+        let routes = service_routes(service).route_layer(from_fn_with_state(gate_state, gate));
+        router.nest(&format!("/{}", service.name()), routes)
+    })
 }

@@ -47,23 +47,17 @@ pub(super) fn users() -> Router<Demo> {
 
 async fn user(State(demo): State<Demo>, id: IdPath, headers: HeaderMap) -> Reply {
     let id = path_caller(id, &headers)?;
-    data::user(demo.seed(), id)
-        .map(private)
-        .ok_or_else(unknown_user)
+    data::user(demo.seed(), id).map(private).ok_or_else(unknown_user)
 }
 
 async fn addresses(State(demo): State<Demo>, id: IdPath, headers: HeaderMap) -> Reply {
     let id = path_caller(id, &headers)?;
-    data::addresses(demo.seed(), id)
-        .map(private)
-        .ok_or_else(unknown_user)
+    data::addresses(demo.seed(), id).map(private).ok_or_else(unknown_user)
 }
 
 async fn favorites(State(demo): State<Demo>, id: IdPath, headers: HeaderMap) -> Reply {
     let id = path_caller(id, &headers)?;
-    data::favorites(demo.seed(), id)
-        .map(private)
-        .ok_or_else(unknown_user)
+    data::favorites(demo.seed(), id).map(private).ok_or_else(unknown_user)
 }
 
 /// `/orders?userId=&limit=&before=`.
@@ -71,11 +65,7 @@ pub(super) fn orders() -> Router<Demo> {
     Router::new().route("/orders", get(order_page))
 }
 
-async fn order_page(
-    State(demo): State<Demo>,
-    RawQuery(query): RawQuery,
-    headers: HeaderMap,
-) -> Reply {
+async fn order_page(State(demo): State<Demo>, RawQuery(query): RawQuery, headers: HeaderMap) -> Reply {
     let params = Params::parse(query.as_deref());
     let user_id = caller(params.required("userId")?, &headers)?;
     let limit = params.number::<usize>("limit")?.unwrap_or(DEFAULT_LIMIT);
@@ -86,12 +76,7 @@ async fn order_page(
     if data::user(demo.seed(), user_id).is_none() {
         return Err(unknown_user());
     }
-    Ok(private(data::orders_page(
-        demo.seed(),
-        user_id,
-        limit,
-        before,
-    )))
+    Ok(private(data::orders_page(demo.seed(), user_id, limit, before)))
 }
 
 /// `/users/{id}/vouchers`.
@@ -101,9 +86,7 @@ pub(super) fn wallet() -> Router<Demo> {
 
 async fn vouchers(State(demo): State<Demo>, id: IdPath, headers: HeaderMap) -> Reply {
     let id = path_caller(id, &headers)?;
-    data::vouchers(demo.seed(), id)
-        .map(private)
-        .ok_or_else(unknown_user)
+    data::vouchers(demo.seed(), id).map(private).ok_or_else(unknown_user)
 }
 
 /// `/members/{userId}`.
@@ -113,7 +96,5 @@ pub(super) fn loyalty() -> Router<Demo> {
 
 async fn member(State(demo): State<Demo>, id: IdPath, headers: HeaderMap) -> Reply {
     let id = path_caller(id, &headers)?;
-    data::loyalty(demo.seed(), id)
-        .map(private)
-        .ok_or_else(unknown_user)
+    data::loyalty(demo.seed(), id).map(private).ok_or_else(unknown_user)
 }

@@ -21,10 +21,7 @@ async fn an_error_rate_of_one_answers_503_for_that_service_only() {
     assert_eq!(failed.status, 503);
     assert_eq!(failed.json(), json!({"error": "injected failure"}));
     assert_eq!(failed.cache_control(), "private, no-store");
-    assert_eq!(
-        get(&demo, "/ratings/ratings?restaurantIds=1").await.status,
-        200
-    );
+    assert_eq!(get(&demo, "/ratings/ratings?restaurantIds=1").await.status, 200);
 }
 
 #[tokio::test]
@@ -70,14 +67,7 @@ async fn stats_count_calls_ids_and_users_and_reset_clears_them() {
     get_as(&demo, "/users/users/42/addresses", "42").await;
     get_as(&demo, "/users/users/43", "43").await;
     let body = json!({"userId": 42, "restaurantIds": [1, 2, 3, 4], "recentRestaurantIds": []});
-    send(
-        &demo,
-        "POST",
-        "/recommendations/rank",
-        Some("42"),
-        Some(body),
-    )
-    .await;
+    send(&demo, "POST", "/recommendations/rank", Some("42"), Some(body)).await;
     get(&demo, "/geo/areas/ber-06/restaurants").await;
     send(
         &demo,
@@ -103,12 +93,7 @@ async fn stats_count_calls_ids_and_users_and_reset_clears_them() {
     assert_eq!(reset.status, 204);
     let stats = get(&demo, "/_admin/stats").await.json();
     assert_eq!(stats, json!({"calls": {}, "ids": {}, "userIds": {}}));
-    assert_eq!(
-        get_as(&demo, "/wallet/users/42/vouchers", "42")
-            .await
-            .status,
-        200
-    );
+    assert_eq!(get_as(&demo, "/wallet/users/42/vouchers", "42").await.status, 200);
 }
 
 #[tokio::test(start_paused = true)]
@@ -147,10 +132,7 @@ async fn latency_delays_answers_and_reset_restores_the_start_up_latency() {
     )
     .await;
     let start = tokio::time::Instant::now();
-    assert_eq!(
-        get(&demo, "/ratings/ratings?restaurantIds=1").await.status,
-        200
-    );
+    assert_eq!(get(&demo, "/ratings/ratings?restaurantIds=1").await.status, 200);
     assert!((500..=510).contains(&start.elapsed().as_millis()));
 
     send(&demo, "POST", "/_admin/reset", None, None).await;

@@ -17,10 +17,7 @@ async fn a_restaurant_batch_answers_known_ids_once_and_not_in_request_order() {
     assert_eq!(ids, [1, 2, 3, 4]);
     let first = answer.json()[0].clone();
     let id = first["id"].as_u64().expect("id");
-    assert_eq!(
-        first,
-        serde_json::to_value(data::restaurant(42, id)).expect("json")
-    );
+    assert_eq!(first, serde_json::to_value(data::restaurant(42, id)).expect("json"));
 }
 
 #[tokio::test]
@@ -41,14 +38,7 @@ async fn batches_over_the_limit_or_malformed_are_400_and_private() {
     }
     let ids: Vec<u64> = (1..=501).collect();
     let body = json!({"userId": 42, "restaurantIds": ids});
-    let answer = send(
-        &demo,
-        "POST",
-        "/recommendations/rank",
-        Some("42"),
-        Some(body),
-    )
-    .await;
+    let answer = send(&demo, "POST", "/recommendations/rank", Some("42"), Some(body)).await;
     assert_eq!(answer.status, 400);
 }
 
@@ -65,51 +55,24 @@ async fn private_endpoints_need_the_named_user() {
         "/promotions/promotions?restaurantIds=1,2&userId=42",
     ] {
         assert_eq!(get(&demo, uri).await.status, 403, "{uri} without a header");
-        assert_eq!(
-            get_as(&demo, uri, "7").await.status,
-            403,
-            "{uri} as another user"
-        );
+        assert_eq!(get_as(&demo, uri, "7").await.status, 403, "{uri} as another user");
         let answer = get_as(&demo, uri, "42").await;
         assert_eq!(answer.status, 200, "{uri} as the user");
         assert_eq!(answer.cache_control(), "private, no-store");
     }
     let body = json!({"userId": 42, "restaurantIds": [1, 2], "recentRestaurantIds": [3]});
-    let other = send(
-        &demo,
-        "POST",
-        "/recommendations/rank",
-        Some("7"),
-        Some(body.clone()),
-    )
-    .await;
+    let other = send(&demo, "POST", "/recommendations/rank", Some("7"), Some(body.clone())).await;
     assert_eq!(other.status, 403);
-    let mine = send(
-        &demo,
-        "POST",
-        "/recommendations/rank",
-        Some("42"),
-        Some(body),
-    )
-    .await;
+    let mine = send(&demo, "POST", "/recommendations/rank", Some("42"), Some(body)).await;
     assert_eq!(mine.ids().len(), 2);
 }
 
 #[tokio::test]
 async fn unknown_single_resources_are_404() {
     let demo = demo();
-    assert_eq!(
-        get_as(&demo, "/users/users/100001", "100001").await.status,
-        404
-    );
-    assert_eq!(
-        get(&demo, "/geo/areas/lookup?lat=0&lng=0").await.status,
-        404
-    );
-    assert_eq!(
-        get(&demo, "/geo/areas/xyz-01/restaurants").await.status,
-        404
-    );
+    assert_eq!(get_as(&demo, "/users/users/100001", "100001").await.status, 404);
+    assert_eq!(get(&demo, "/geo/areas/lookup?lat=0&lng=0").await.status, 404);
+    assert_eq!(get(&demo, "/geo/areas/xyz-01/restaurants").await.status, 404);
     assert_eq!(get(&demo, "/nowhere").await.status, 404);
     assert_eq!(get_as(&demo, "/users/users/abc", "42").await.status, 400);
 }
@@ -131,15 +94,10 @@ async fn geo_finds_berlin_mitte_and_its_restaurants() {
 #[tokio::test]
 async fn orders_page_by_limit_and_before() {
     let demo = demo();
-    let page = get_as(&demo, "/orders/orders?userId=42&limit=3", "42")
-        .await
-        .json();
+    let page = get_as(&demo, "/orders/orders?userId=42&limit=3", "42").await.json();
     let all = data::orders(42, 42);
     assert_eq!(page["total"], all.len());
-    assert_eq!(
-        page["orders"],
-        serde_json::to_value(&all[..3]).expect("json")
-    );
+    assert_eq!(page["orders"], serde_json::to_value(&all[..3]).expect("json"));
     let before = all[2].id;
     let next = get_as(
         &demo,
@@ -147,10 +105,7 @@ async fn orders_page_by_limit_and_before() {
         "42",
     )
     .await;
-    assert_eq!(
-        next.json()["orders"],
-        serde_json::to_value(&all[3..6]).expect("json")
-    );
+    assert_eq!(next.json()["orders"], serde_json::to_value(&all[3..6]).expect("json"));
     for bad in ["limit=0", "limit=51", "limit=x", "before=x"] {
         let answer = get_as(&demo, &format!("/orders/orders?userId=42&{bad}"), "42").await;
         assert_eq!(answer.status, 400, "{bad}");
@@ -167,23 +122,14 @@ async fn estimates_fees_availability_and_promotions_answer_their_shapes() {
     let fees = get(&demo, "/pricing/fees?areaId=ber-06&restaurantIds=5,6").await;
     assert_eq!((fees.status.as_u16(), fees.ids().len()), (200, 2));
     assert_eq!(
-        get(&demo, "/pricing/fees?areaId=nope&restaurantIds=5")
-            .await
-            .status,
+        get(&demo, "/pricing/fees?areaId=nope&restaurantIds=5").await.status,
         404
     );
     let open = get(&demo, "/availability/availability?restaurantIds=5").await;
     assert_eq!(open.cache_control(), "public, max-age=15");
     let promos = get(&demo, "/promotions/promotions?restaurantIds=5").await;
     assert_eq!(promos.cache_control(), "public, max-age=60");
-    let bad = send(
-        &demo,
-        "POST",
-        "/logistics/estimates",
-        None,
-        Some(json!({"nope": 1})),
-    )
-    .await;
+    let bad = send(&demo, "POST", "/logistics/estimates", None, Some(json!({"nope": 1}))).await;
     assert_eq!(bad.status, 400);
 }
 
@@ -196,8 +142,5 @@ async fn another_seed_serves_other_data() {
     let a = get(&demo(), "/restaurants/restaurants?ids=17").await.json();
     let b = get(&other, "/restaurants/restaurants?ids=17").await.json();
     assert_ne!(a, b);
-    assert_eq!(
-        b[0],
-        serde_json::to_value(data::restaurant(7, 17)).expect("json")
-    );
+    assert_eq!(b[0], serde_json::to_value(data::restaurant(7, 17)).expect("json"));
 }

@@ -51,13 +51,7 @@ pub(super) fn demo() -> Demo {
 }
 
 /// Sends one request to a fresh copy of the demo's router.
-pub(super) async fn send(
-    demo: &Demo,
-    method: &str,
-    uri: &str,
-    user: Option<&str>,
-    body: Option<Value>,
-) -> Answer {
+pub(super) async fn send(demo: &Demo, method: &str, uri: &str, user: Option<&str>, body: Option<Value>) -> Answer {
     let mut request = Request::builder().method(method).uri(uri);
     if let Some(user) = user {
         request = request.header("x-user-id", user);
@@ -76,14 +70,8 @@ pub(super) async fn send(
         .expect("infallible");
     let status = response.status();
     let headers = response.headers().clone();
-    let body = to_bytes(response.into_body(), usize::MAX)
-        .await
-        .expect("a body");
-    Answer {
-        status,
-        headers,
-        body,
-    }
+    let body = to_bytes(response.into_body(), usize::MAX).await.expect("a body");
+    Answer { status, headers, body }
 }
 
 pub(super) async fn get(demo: &Demo, uri: &str) -> Answer {

@@ -9,16 +9,12 @@ mod restaurant;
 mod user;
 
 pub use delivery::{
-    Availability, Estimate, EstimatesRequest, Fees, Promotion, RankRequest, RankedRestaurant,
-    RestaurantPromotions,
+    Availability, Estimate, EstimatesRequest, Fees, Promotion, RankRequest, RankedRestaurant, RestaurantPromotions,
 };
 pub use restaurant::{
-    Area, AreaRestaurant, AreaRestaurants, Menu, MenuCategory, MenuItem, PostalAddress, Rating,
-    Restaurant,
+    Area, AreaRestaurant, AreaRestaurants, Menu, MenuCategory, MenuItem, PostalAddress, Rating, Restaurant,
 };
-pub use user::{
-    Address, Favorites, Loyalty, Order, OrderItem, OrderStatus, OrdersPage, Tier, User, Voucher,
-};
+pub use user::{Address, Favorites, Loyalty, Order, OrderItem, OrderStatus, OrdersPage, Tier, User, Voucher};
 
 use serde::{Deserialize, Serialize};
 

@@ -1,0 +1,164 @@
+//! The answers agree with the demo's data, computed here from the same pure
+//! functions the demo serves (`delivery_gateway::demo::data`).
+
+use delivery_gateway::demo::data::{self, DEFAULT_SEED as SEED};
+use serde_json::{Value, json};
+
+use crate::helpers::{HOME, NEARBY, RESTAURANT, assert_no_errors, berlin, spawn_app};
+
+fn money(value: &impl serde::Serialize) -> Value {
+    serde_json::to_value(value).unwrap()
+}
+
+#[tokio::test]
+async fn restaurant_fields_are_the_demos() {
+    let app = spawn_app().await;
+
+    let (_, body) = app.query(RESTAURANT, json!({"id": "17"}), None).await;
+
+    assert_no_errors(&body);
+    let got = &body["data"]["restaurant"];
+    let restaurant = data::restaurant(SEED, 17).unwrap();
+    assert_eq!(got["name"], restaurant.name);
+    assert_eq!(got["cuisines"], json!(restaurant.cuisines));
+    assert_eq!(got["priceLevel"], restaurant.price_level);
+    assert_eq!(got["address"]["postcode"], restaurant.address.postcode);
+    assert_eq!(got["location"]["lat"], restaurant.location.lat);
+    let rating = data::rating(SEED, 17).unwrap();
+    assert_eq!(got["rating"], json!({"average": rating.average, "count": rating.count}));
+    assert_eq!(got["isOpen"], data::availability(SEED, 17).unwrap().open);
+    let menu = data::menu(SEED, 17).unwrap();
+    let categories = got["menu"]["categories"].as_array().unwrap();
+    assert_eq!(categories.len(), menu.categories.len());
+    for (got, want) in categories.iter().zip(&menu.categories) {
+        assert_eq!(got["name"], want.name);
+        let items = got["items"].as_array().unwrap();
+        assert_eq!(items.len(), want.items.len());
+        for (got, want) in items.iter().zip(&want.items) {
+            assert_eq!(got["id"], want.id.to_string());
+            assert_eq!(got["name"], want.name);
+            assert_eq!(got["description"], want.description);
+            assert_eq!(got["price"], money(&want.price));
+            assert_eq!(got["vegetarian"], want.vegetarian);
+        }
+    }
+}
+
+#[tokio::test]
+async fn nearby_lists_the_areas_restaurants_in_the_geo_services_order() {
+    let app = spawn_app().await;
+
+    let (_, body) = app.query(NEARBY, berlin(10), None).await;
+
+    assert_no_errors(&body);
+    let area = data::area_lookup(SEED, 52.52, 13.405).unwrap();
+    let listing = &body["data"]["restaurants"];
+    assert_eq!(
+        listing["area"],
+        json!({"id": area.area_id, "city": area.city, "name": area.name})
+    );
+    let expected: Vec<u64> = data::area_restaurants(SEED, &area.area_id)
+        .unwrap()
+        .iter()
+        .take(10)
+        .map(|r| r.restaurant_id)
+        .collect();
+    let edges = listing["edges"].as_array().unwrap();
+    let got: Vec<u64> = edges
+        .iter()
+        .map(|e| e["node"]["id"].as_str().unwrap().parse().unwrap())
+        .collect();
+    assert_eq!(got, expected);
+    for (edge, id) in edges.iter().zip(&expected) {
+        let node = &edge["node"];
+        let fees = data::fees(SEED, &area.area_id, *id).unwrap();
+        assert_eq!(node["deliveryFee"], money(&fees.delivery_fee));
+        let estimate = data::estimate(SEED, 52.52, 13.405, *id).unwrap();
+        assert_eq!(node["deliveryEstimate"]["minutes"], estimate.minutes);
+        let promotions = data::promotions(SEED, *id, None).unwrap();
+        let titles: Vec<&str> = promotions.promotions.iter().map(|p| p.title.as_str()).collect();
+        let got: Vec<&str> = node["promotions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["title"].as_str().unwrap())
+            .collect();
+        assert_eq!(got, titles);
+    }
+}
+
+#[tokio::test]
+async fn home_screen_shows_user_42s_own_data_ranked_for_them() {
+    let app = spawn_app().await;
+    let token = app.token(42);
+
+    let (_, body) = app.query(HOME, berlin(10), Some(&token)).await;
+
+    assert_no_errors(&body);
+    let me = &body["data"]["me"];
+    let user = data::user(SEED, 42).unwrap();
+    assert_eq!(me["name"], user.name);
+    let addresses = data::addresses(SEED, 42).unwrap();
+    let labels: Vec<&str> = addresses.iter().map(|a| a.label.as_str()).collect();
+    let got: Vec<&str> = me["addresses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["label"].as_str().unwrap())
+        .collect();
+    assert_eq!(got, labels);
+    let loyalty = serde_json::to_value(data::loyalty(SEED, 42).unwrap()).unwrap();
+    assert_eq!(me["loyalty"], loyalty);
+    let vouchers = data::vouchers(SEED, 42).unwrap();
+    assert_eq!(me["vouchers"].as_array().unwrap().len(), vouchers.len());
+    let favorites = data::favorites(SEED, 42).unwrap().restaurant_ids;
+    let got: Vec<String> = me["favorites"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(got, favorites.iter().map(u64::to_string).collect::<Vec<_>>());
+
+    let orders = data::orders(SEED, 42);
+    let history = &me["orderHistory"];
+    assert_eq!(history["totalCount"], orders.len());
+    let shown = history["orders"]["edges"].as_array().unwrap();
+    assert_eq!(shown.len(), 5);
+    for (edge, order) in shown.iter().zip(&orders) {
+        assert_eq!(edge["node"]["id"], order.id.to_string());
+        assert_eq!(edge["node"]["total"], money(&order.total));
+        assert_eq!(edge["node"]["restaurant"]["id"], order.restaurant_id.to_string());
+    }
+    assert_eq!(history["orders"]["pageInfo"]["hasNextPage"], orders.len() > 5);
+
+    // The ranking: every restaurant of the area, scored from the ten newest orders.
+    let area = data::area_lookup(SEED, 52.52, 13.405).unwrap();
+    let candidates: Vec<u64> = data::area_restaurants(SEED, &area.area_id)
+        .unwrap()
+        .iter()
+        .map(|r| r.restaurant_id)
+        .collect();
+    let mut recent: Vec<u64> = Vec::new();
+    for order in orders.iter().take(10) {
+        if !recent.contains(&order.restaurant_id) {
+            recent.push(order.restaurant_id);
+        }
+    }
+    let mut ranked = data::rank(SEED, 42, &candidates, &recent);
+    ranked.sort_by(|a, b| b.score.total_cmp(&a.score));
+    let got: Vec<u64> = body["data"]["restaurants"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["node"]["id"].as_str().unwrap().parse().unwrap())
+        .collect();
+    let scores_of = |ids: &[u64]| -> Vec<f64> {
+        ids.iter()
+            .map(|id| ranked.iter().find(|r| r.restaurant_id == *id).unwrap().score)
+            .collect()
+    };
+    let expected: Vec<u64> = ranked.iter().take(10).map(|r| r.restaurant_id).collect();
+    // Ties may fall either way; the scores must match position by position.
+    assert_eq!(scores_of(&got), scores_of(&expected));
+}
