@@ -11,7 +11,7 @@ use crate::{
     config::{Config, service_url},
     demo::{self, Demo, DemoConfig},
     server::{self, AppState},
-    upstream::{HttpSettings, Service, Upstreams, UserId},
+    upstream::{GuardSettings, HttpSettings, Service, ServiceSettings, Upstreams, UserId},
 };
 
 /// Where the gateway's upstreams are.
@@ -38,11 +38,6 @@ pub fn spawn_demo(listener: TcpListener, config: DemoConfig) -> Demo {
 /// The upstream clients for `config`: its URLs, or an embedded demo on a free
 /// loopback port.
 pub async fn wire(config: &Config) -> anyhow::Result<Wiring> {
-    let settings = HttpSettings {
-        connect_timeout: config.upstreams.connect_timeout,
-        timeout: config.upstreams.timeout,
-        pool_max_idle_per_host: config.upstreams.pool_max_idle_per_host,
-    };
     let (bases, embedded_demo): (HashMap<Service, Url>, _) = match config.service_urls() {
         Some(urls) => (urls.into_iter().collect(), None),
         None => {
@@ -62,11 +57,52 @@ pub async fn wire(config: &Config) -> anyhow::Result<Wiring> {
             (bases, Some(addr))
         }
     };
-    let upstreams = Upstreams::new(bases, &settings).context("building the upstream HTTP client")?;
+    let upstreams = Upstreams::new(service_settings(config, bases), http_settings(config))
+        .context("building the upstream HTTP clients")?;
     Ok(Wiring {
         upstreams,
         embedded_demo,
     })
+}
+
+fn http_settings(config: &Config) -> HttpSettings {
+    let u = &config.upstreams;
+    HttpSettings {
+        pool_max_idle_per_host: u.pool_max_idle_per_host,
+        max_response_bytes: u.max_response_bytes,
+        max_attempts: u.retry.max_attempts,
+        base_backoff: u.retry.base_backoff,
+        max_backoff: u.retry.max_backoff,
+    }
+}
+
+/// Each service's settings: the `upstreams` defaults and its overrides.
+fn service_settings(config: &Config, bases: HashMap<Service, Url>) -> HashMap<Service, ServiceSettings> {
+    let u = &config.upstreams;
+    bases
+        .into_iter()
+        .map(|(service, base)| {
+            let over = u.overrides.get(service.name()).cloned().unwrap_or_default();
+            let guard = GuardSettings {
+                max_concurrency: over.max_concurrency.unwrap_or(u.max_concurrency),
+                queue_timeout: u.queue_timeout,
+                required_success_rate: u.breaker.required_success_rate,
+                min_calls: u.breaker.min_calls,
+                window: u.breaker.window,
+                open_for: u.breaker.open_for,
+                retry_ratio: u.retry.budget_ratio,
+                min_retries_per_second: u.retry.min_per_second,
+                budget_window: u.retry.budget_window,
+            };
+            let settings = ServiceSettings {
+                base,
+                connect_timeout: over.connect_timeout.unwrap_or(u.connect_timeout),
+                timeout: over.timeout.unwrap_or(u.timeout),
+                guard,
+            };
+            (service, settings)
+        })
+        .collect()
 }
 
 /// Runs the gateway on `listener` until `shutdown` resolves.
@@ -87,9 +123,25 @@ pub async fn run(
     let state = AppState::new(config, wiring.upstreams, demo_user);
     let addr = listener.local_addr()?;
     tracing::info!("GraphQL at http://{addr}/graphql (GraphiQL in a browser)");
-    server::serve(listener, server::router(state, config.server.max_body_bytes), shutdown)
-        .await
-        .context("serving HTTP")
+    let router = server::router(state.clone(), config.server.max_body_bytes, config.server.max_in_flight);
+    let (stopping, stopped) = tokio::sync::oneshot::channel::<()>();
+    let signal = async move {
+        shutdown.await;
+        state.begin_shutdown();
+        let _ = stopping.send(());
+    };
+    let serving = server::serve(listener, router, signal);
+    let grace = config.server.shutdown_grace;
+    tokio::select! {
+        result = serving => result.context("serving HTTP"),
+        () = async {
+            let _ = stopped.await;
+            tokio::time::sleep(grace).await;
+        } => {
+            tracing::warn!(?grace, "shutdown grace period over: exiting with requests still in flight");
+            Ok(())
+        }
+    }
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

@@ -54,6 +54,13 @@ pub struct ServerConfig {
     /// Time that requests in flight get to finish after a shutdown signal.
     #[serde(with = "humantime_serde")]
     pub shutdown_grace: Duration,
+    /// Deadline of a GraphQL request: its answer goes out by then, with an error on
+    /// each field still waiting. A client may ask for less with the header
+    /// `X-Request-Timeout-Ms`, never for more.
+    #[serde(with = "humantime_serde")]
+    pub request_timeout: Duration,
+    /// GraphQL requests in flight at most; past it, `503` with `Retry-After`.
+    pub max_in_flight: usize,
 }
 
 /// Where the upstream services are and how to call them.
@@ -73,6 +80,70 @@ pub struct UpstreamsConfig {
     pub timeout: Duration,
     /// Idle keep-alive connections kept per upstream host.
     pub pool_max_idle_per_host: usize,
+    /// Largest answer read from an upstream, in bytes.
+    pub max_response_bytes: usize,
+    /// Calls in flight to one service at most.
+    pub max_concurrency: usize,
+    /// How long a call waits for a place past `max_concurrency` before failing.
+    #[serde(with = "humantime_serde")]
+    pub queue_timeout: Duration,
+    /// Retries of failed calls.
+    pub retry: RetryConfig,
+    /// Circuit breakers, one per service.
+    pub breaker: BreakerConfig,
+    /// Settings of one service that differ from the above (`upstreams.overrides.menus.timeout`).
+    pub overrides: BTreeMap<String, ServiceOverride>,
+}
+
+/// Retries of failed upstream calls: connection failures, timeouts, 502/503/504.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetryConfig {
+    /// Attempts per call at most, the first included (1 turns retries off).
+    pub max_attempts: u32,
+    /// First backoff; doubles with each retry, fully jittered.
+    #[serde(with = "humantime_serde")]
+    pub base_backoff: Duration,
+    /// Longest backoff, and the longest `Retry-After` honoured.
+    #[serde(with = "humantime_serde")]
+    pub max_backoff: Duration,
+    /// Retries allowed as a share of a service's calls (0 to 1).
+    pub budget_ratio: f32,
+    /// Retries allowed per second and service whatever the traffic.
+    pub min_per_second: u32,
+    /// Window of the retry budget.
+    #[serde(with = "humantime_serde")]
+    pub budget_window: Duration,
+}
+
+/// A circuit breaker per service.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BreakerConfig {
+    /// The breaker opens when fewer than this share of calls succeed (0 to 1).
+    pub required_success_rate: f64,
+    /// ... over at least this many calls ...
+    pub min_calls: u32,
+    /// ... within this window.
+    #[serde(with = "humantime_serde")]
+    pub window: Duration,
+    /// How long it stays open before letting calls through again.
+    #[serde(with = "humantime_serde")]
+    pub open_for: Duration,
+}
+
+/// Settings of one service that differ from the `upstreams` defaults.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServiceOverride {
+    /// Time to open a connection.
+    #[serde(with = "humantime_serde")]
+    pub connect_timeout: Option<Duration>,
+    /// Time for one call.
+    #[serde(with = "humantime_serde")]
+    pub timeout: Option<Duration>,
+    /// Calls in flight at most.
+    pub max_concurrency: Option<usize>,
 }
 
 /// Who may ask for private data.
@@ -143,6 +214,8 @@ impl Default for ServerConfig {
             graphiql: true,
             max_body_bytes: 64 * 1024,
             shutdown_grace: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(2),
+            max_in_flight: 1024,
         }
     }
 }
@@ -153,8 +226,38 @@ impl Default for UpstreamsConfig {
             base_url: None,
             services: BTreeMap::new(),
             connect_timeout: Duration::from_millis(500),
-            timeout: Duration::from_secs(2),
+            timeout: Duration::from_secs(1),
             pool_max_idle_per_host: 64,
+            max_response_bytes: 8 * 1024 * 1024,
+            max_concurrency: 256,
+            queue_timeout: Duration::from_millis(50),
+            retry: RetryConfig::default(),
+            breaker: BreakerConfig::default(),
+            overrides: BTreeMap::new(),
+        }
+    }
+}
+
+impl Default for RetryConfig {
+    fn default() -> Self {
+        Self {
+            max_attempts: 3,
+            base_backoff: Duration::from_millis(20),
+            max_backoff: Duration::from_millis(250),
+            budget_ratio: 0.2,
+            min_per_second: 5,
+            budget_window: Duration::from_secs(10),
+        }
+    }
+}
+
+impl Default for BreakerConfig {
+    fn default() -> Self {
+        Self {
+            required_success_rate: 0.5,
+            min_calls: 20,
+            window: Duration::from_secs(10),
+            open_for: Duration::from_millis(500),
         }
     }
 }
@@ -265,7 +368,22 @@ impl Config {
                 return Err(invalid(key, "must be between 1ms and 60s"));
             }
         }
+        self.validate_resilience()?;
         let known: Vec<&str> = Service::ALL.iter().map(|s| s.name()).collect();
+        for (name, over) in &self.upstreams.overrides {
+            let key = format!("upstreams.overrides.{name}");
+            if !known.contains(&name.as_str()) {
+                return Err(invalid(key, format!("unknown service; known: {}", known.join(", "))));
+            }
+            for (field, value) in [("connect_timeout", over.connect_timeout), ("timeout", over.timeout)] {
+                if value.is_some_and(|t| t.is_zero() || t > Duration::from_secs(60)) {
+                    return Err(invalid(format!("{key}.{field}"), "must be between 1ms and 60s"));
+                }
+            }
+            if over.max_concurrency == Some(0) {
+                return Err(invalid(format!("{key}.max_concurrency"), "must be at least 1"));
+            }
+        }
         for (name, url) in &self.upstreams.services {
             let key = format!("upstreams.services.{name}");
             if !known.contains(&name.as_str()) {
@@ -291,6 +409,52 @@ impl Config {
         }
         if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
             return Err(invalid("log.level", "not a valid tracing filter"));
+        }
+        Ok(())
+    }
+
+    fn validate_resilience(&self) -> Result<(), ConfigError> {
+        let (server, upstreams) = (&self.server, &self.upstreams);
+        if server.request_timeout < Duration::from_millis(10) || server.request_timeout > Duration::from_secs(300) {
+            return Err(invalid("server.request_timeout", "must be between 10ms and 300s"));
+        }
+        if server.max_in_flight == 0 {
+            return Err(invalid("server.max_in_flight", "must be at least 1"));
+        }
+        if upstreams.max_response_bytes < 1024 {
+            return Err(invalid("upstreams.max_response_bytes", "must be at least 1024"));
+        }
+        if upstreams.max_concurrency == 0 {
+            return Err(invalid("upstreams.max_concurrency", "must be at least 1"));
+        }
+        let retry = &upstreams.retry;
+        if !(1..=10).contains(&retry.max_attempts) {
+            return Err(invalid("upstreams.retry.max_attempts", "must be between 1 and 10"));
+        }
+        if retry.base_backoff > retry.max_backoff {
+            return Err(invalid(
+                "upstreams.retry.base_backoff",
+                "must not exceed upstreams.retry.max_backoff",
+            ));
+        }
+        if !(0.0..=1.0).contains(&retry.budget_ratio) {
+            return Err(invalid("upstreams.retry.budget_ratio", "must be between 0 and 1"));
+        }
+        if !(Duration::from_secs(1)..=Duration::from_secs(60)).contains(&retry.budget_window) {
+            return Err(invalid("upstreams.retry.budget_window", "must be between 1s and 60s"));
+        }
+        let breaker = &upstreams.breaker;
+        if !(0.0..=1.0).contains(&breaker.required_success_rate) {
+            return Err(invalid(
+                "upstreams.breaker.required_success_rate",
+                "must be between 0 and 1",
+            ));
+        }
+        if breaker.window < Duration::from_secs(1) || breaker.window > Duration::from_secs(600) {
+            return Err(invalid("upstreams.breaker.window", "must be between 1s and 600s"));
+        }
+        if breaker.open_for.is_zero() {
+            return Err(invalid("upstreams.breaker.open_for", "must be longer than zero"));
         }
         Ok(())
     }

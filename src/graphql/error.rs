@@ -23,6 +23,13 @@ pub enum Code {
     UpstreamError,
     /// An upstream answered something that is not what the contract says.
     UpstreamBadResponse,
+    /// The service's circuit breaker is open after repeated failures: the call
+    /// was not made.
+    CircuitOpen,
+    /// Too many calls to the service were in flight.
+    UpstreamBusy,
+    /// The request's deadline came before the field's data.
+    DeadlineExceeded,
 }
 
 impl Code {
@@ -35,6 +42,9 @@ impl Code {
             Code::UpstreamUnavailable => "UPSTREAM_UNAVAILABLE",
             Code::UpstreamError => "UPSTREAM_ERROR",
             Code::UpstreamBadResponse => "UPSTREAM_BAD_RESPONSE",
+            Code::CircuitOpen => "CIRCUIT_OPEN",
+            Code::UpstreamBusy => "UPSTREAM_BUSY",
+            Code::DeadlineExceeded => "DEADLINE_EXCEEDED",
         }
     }
 }
@@ -92,6 +102,17 @@ pub fn upstream(error: &UpstreamError) -> Error {
         ErrorKind::Decode(_) => (
             Code::UpstreamBadResponse,
             format!("the {service} service sent an answer that could not be read"),
+            None,
+        ),
+        ErrorKind::CircuitOpen => (
+            Code::CircuitOpen,
+            format!("the {service} service is failing; calls to it are paused"),
+            None,
+        ),
+        ErrorKind::Busy => (Code::UpstreamBusy, format!("the {service} service is busy"), None),
+        ErrorKind::DeadlineExceeded => (
+            Code::DeadlineExceeded,
+            format!("the request's deadline passed before the {service} service answered"),
             None,
         ),
     };

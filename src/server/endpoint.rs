@@ -21,8 +21,11 @@ use axum::{
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{AppState, playground};
-use crate::graphql::RequestScope;
+use super::{AppState, admission, playground};
+use crate::{graphql::RequestScope, upstream::RequestContext};
+
+/// Time past the deadline that execution may take to assemble the answer.
+const EXECUTION_GRACE: std::time::Duration = std::time::Duration::from_millis(250);
 
 const GRAPHQL_RESPONSE: &str = "application/graphql-response+json";
 const JSON: &str = "application/json";
@@ -259,9 +262,25 @@ async fn execute(state: &AppState, headers: &HeaderMap, media: Media, request: a
             return response;
         }
     };
-    let scope = RequestScope::new(inner.upstreams.clone(), viewer, inner.limits, inner.batch_delay);
-    let response = inner.schema.execute(request.data(scope)).await;
-    respond(response, media)
+    let (deadline, budget) = match admission::deadline(headers, inner.request_timeout) {
+        Ok(deadline) => deadline,
+        Err(message) => return request_error(StatusCode::BAD_REQUEST, media, "BAD_REQUEST", message),
+    };
+    let upstreams = inner.upstreams.for_request(RequestContext {
+        deadline: Some(deadline),
+    });
+    let scope = RequestScope::new(upstreams, viewer, inner.limits, inner.batch_delay);
+    // Every upstream call ends by the deadline, so execution does too; this bound
+    // only guards against a resolver stuck on something else.
+    match tokio::time::timeout(budget + EXECUTION_GRACE, inner.schema.execute(request.data(scope))).await {
+        Ok(response) => respond(response, media),
+        Err(_) => request_error(
+            StatusCode::GATEWAY_TIMEOUT,
+            media,
+            "DEADLINE_EXCEEDED",
+            "the request did not finish before its deadline",
+        ),
+    }
 }
 
 /// Serialises a GraphQL response with the status its media type calls for.

@@ -3,10 +3,18 @@
 //! Two seams for tests: [`router`] for in-process calls with `tower::ServiceExt`,
 //! and [`serve`], which takes a bound listener (tests bind `127.0.0.1:0`).
 
+mod admission;
 mod endpoint;
 mod playground;
 
-use std::{future::Future, sync::Arc, time::Duration};
+use std::{
+    future::Future,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::Duration,
+};
 
 use axum::{
     Router,
@@ -41,7 +49,10 @@ struct Inner {
     auth: Authenticator,
     limits: Limits,
     batch_delay: Duration,
+    request_timeout: Duration,
     graphiql: bool,
+    /// Set once a shutdown signal arrived: readiness turns false.
+    shutting_down: AtomicBool,
     /// The demo user whose token GraphiQL's headers pane gets, when the gateway
     /// runs on its embedded demo.
     demo_user: Option<UserId>,
@@ -64,19 +75,32 @@ impl AppState {
                     max_page_size: config.graphql.max_page_size,
                 },
                 batch_delay: config.graphql.batch_delay,
+                request_timeout: config.server.request_timeout,
                 graphiql: config.server.graphiql,
+                shutting_down: AtomicBool::new(false),
                 demo_user,
             }),
         }
     }
 }
 
-/// All routes, with request ids, tracing and the body limit.
-pub fn router(state: AppState, max_body_bytes: usize) -> Router {
+impl AppState {
+    /// Marks the gateway as shutting down: `/health/ready` answers `503` from now on.
+    pub fn begin_shutdown(&self) {
+        self.inner.shutting_down.store(true, Ordering::Relaxed);
+    }
+}
+
+/// All routes, with request ids, tracing, the body limit and load shedding.
+pub fn router(state: AppState, max_body_bytes: usize, max_in_flight: usize) -> Router {
     let x_request_id = header::HeaderName::from_static("x-request-id");
+    let slots = Arc::new(tokio::sync::Semaphore::new(max_in_flight));
     Router::new()
         .route("/graphql", get(endpoint::get).post(endpoint::post))
-        .route("/health", get(health))
+        .route_layer(axum::middleware::from_fn_with_state(slots, admission::shed_load))
+        .route("/health", get(live))
+        .route("/health/live", get(live))
+        .route("/health/ready", get(ready))
         .route("/schema.graphql", get(schema_sdl))
         .with_state(state)
         .merge(crate::graphiql::asset_router())
@@ -110,11 +134,42 @@ pub async fn serve(
     axum::serve(listener, router).with_graceful_shutdown(shutdown).await
 }
 
-/// `GET /health`: the process is up and serving.
-async fn health() -> impl IntoResponse {
+/// `GET /health` and `GET /health/live`: the process runs and serves HTTP.
+async fn live() -> impl IntoResponse {
     (
         [(header::CACHE_CONTROL, "no-store")],
         axum::Json(serde_json::json!({"status": "ok"})),
+    )
+}
+
+/// `GET /health/ready`: ready for traffic (configured, not shutting down). Open
+/// circuit breakers are reported but do not make the gateway unready: it still
+/// answers everything else.
+async fn ready(State(state): State<AppState>) -> impl IntoResponse {
+    use crate::upstream::BreakerState;
+    let breakers: serde_json::Map<String, serde_json::Value> = state
+        .inner
+        .upstreams
+        .breakers_not_closed()
+        .into_iter()
+        .map(|(service, breaker)| {
+            let text = match breaker {
+                BreakerState::Open => "open",
+                BreakerState::HalfOpen => "half-open",
+                BreakerState::Closed => "closed",
+            };
+            (service.name().to_owned(), text.into())
+        })
+        .collect();
+    let (status, text) = if state.inner.shutting_down.load(Ordering::Relaxed) {
+        (axum::http::StatusCode::SERVICE_UNAVAILABLE, "shutting down")
+    } else {
+        (axum::http::StatusCode::OK, "ready")
+    };
+    (
+        status,
+        [(header::CACHE_CONTROL, "no-store")],
+        axum::Json(serde_json::json!({"status": text, "breakers": breakers})),
     )
 }
 

@@ -41,9 +41,21 @@ pub enum ErrorKind {
         /// The `error` text of the body, if there was one.
         message: Arc<str>,
     },
-    /// The answer was not the JSON the contract describes (`UPSTREAM_BAD_RESPONSE`).
+    /// The answer was not the JSON the contract describes, or was larger than
+    /// allowed (`UPSTREAM_BAD_RESPONSE`).
     #[error("bad response: {0}")]
     Decode(Arc<str>),
+    /// The service's circuit breaker is open: the call was not made (`CIRCUIT_OPEN`).
+    #[error("circuit open")]
+    CircuitOpen,
+    /// Too many calls to the service in flight; no place freed up in time
+    /// (`UPSTREAM_BUSY`).
+    #[error("too many calls in flight")]
+    Busy,
+    /// The request's deadline came before the call could finish, or so close that
+    /// it was not started (`DEADLINE_EXCEEDED`).
+    #[error("request deadline exceeded")]
+    DeadlineExceeded,
 }
 
 impl UpstreamError {
@@ -51,13 +63,34 @@ impl UpstreamError {
         Self { service, route, kind }
     }
 
-    /// Whether trying the same call again may succeed (timeouts, connection
+    /// Whether the gateway may try the call again itself: connection failures,
+    /// timeouts and 502/503/504.
+    pub fn may_retry(&self) -> bool {
+        match &self.kind {
+            ErrorKind::Connect(_) | ErrorKind::Timeout => true,
+            ErrorKind::Status { status, .. } => matches!(status, 502..=504),
+            _ => false,
+        }
+    }
+
+    /// Whether the service itself misbehaved (for its circuit breaker): failures
+    /// to connect, timeouts, 5xx and unreadable answers. A 4xx is the caller's fault.
+    pub fn is_service_failure(&self) -> bool {
+        match &self.kind {
+            ErrorKind::Connect(_) | ErrorKind::Timeout | ErrorKind::Decode(_) => true,
+            ErrorKind::Status { status, .. } => *status >= 500,
+            ErrorKind::CircuitOpen | ErrorKind::Busy | ErrorKind::DeadlineExceeded => false,
+        }
+    }
+
+    /// Whether a client trying the same request later may succeed (timeouts, connection
     /// failures, 502/503/504).
     pub fn is_retryable(&self) -> bool {
         match &self.kind {
             ErrorKind::Connect(_) | ErrorKind::Timeout => true,
             ErrorKind::Status { status, .. } => matches!(status, 502..=504),
             ErrorKind::Decode(_) => false,
+            ErrorKind::CircuitOpen | ErrorKind::Busy | ErrorKind::DeadlineExceeded => true,
         }
     }
 }

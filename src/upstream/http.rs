@@ -1,39 +1,90 @@
-//! The shared HTTP client and the one place where upstream requests are made.
+//! The shared HTTP clients and the one place where upstream requests are made.
 //!
-//! Every call goes through [`Upstreams::get`] or [`Upstreams::post`], which attach
-//! `X-User-Id` for private calls, apply the timeout, open a span with the service,
-//! route and batch size, and turn every failure into an [`UpstreamError`].
+//! Every call goes through [`Upstreams::get`] or [`Upstreams::post`], which:
+//! - stop before starting a call that the request's deadline leaves no time for;
+//! - pass the service's [`Guard`] (circuit breaker, bulkhead);
+//! - give the call `min(its timeout, time left)`, and cancel it when that passes;
+//! - attach `X-User-Id` for private calls;
+//! - read at most `max_response_bytes` of the answer;
+//! - retry connection failures, timeouts and 502/503/504 with jittered exponential
+//!   backoff (or the service's `Retry-After`), within the service's retry budget and
+//!   the time left (every contract call is a read, so every call is idempotent);
+//! - open a span with the service, route, batch size, status and attempt, and turn
+//!   every failure into an [`UpstreamError`].
 
-use std::{collections::HashMap, sync::Arc, time::Duration};
+use std::{
+    collections::HashMap,
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 use futures_util::future::try_join_all;
-use reqwest::{Client, Method, StatusCode};
+use reqwest::{Client, Method, StatusCode, header::RETRY_AFTER};
 use serde::{Serialize, de::DeserializeOwned};
 use tracing::Instrument;
 use url::Url;
 
-use super::{ErrorKind, RestaurantId, Service, UpstreamError, UserId};
+use super::{
+    ErrorKind, RestaurantId, Service, UpstreamError, UserId,
+    guard::{BreakerState, Guard, GuardSettings, Refusal},
+};
 
-/// How the shared client talks to the upstreams.
+/// How the gateway talks to one service.
 #[derive(Debug, Clone)]
-pub struct HttpSettings {
+pub struct ServiceSettings {
+    /// The service's base URL.
+    pub base: Url,
     /// Time allowed to open a connection.
     pub connect_timeout: Duration,
-    /// Time allowed for one whole call, answer included.
+    /// Time allowed for one attempt of a call, answer included.
     pub timeout: Duration,
-    /// Idle keep-alive connections kept per upstream host.
-    pub pool_max_idle_per_host: usize,
+    /// Its protections.
+    pub guard: GuardSettings,
 }
 
-/// Handles to all thirteen services: one shared client and a base URL for each.
+/// Settings shared by every service.
+#[derive(Debug, Clone)]
+pub struct HttpSettings {
+    /// Idle keep-alive connections kept per upstream host.
+    pub pool_max_idle_per_host: usize,
+    /// Largest answer read from an upstream.
+    pub max_response_bytes: usize,
+    /// Attempts per call at most (1 = no retries).
+    pub max_attempts: u32,
+    /// First backoff between attempts; doubles with each retry, fully jittered.
+    pub base_backoff: Duration,
+    /// Longest backoff, and the longest `Retry-After` honoured.
+    pub max_backoff: Duration,
+}
+
+/// One service's client, settings and protections.
+struct Endpoint {
+    client: Client,
+    settings: ServiceSettings,
+    guard: Guard,
+}
+
+struct Shared {
+    endpoints: HashMap<Service, Endpoint>,
+    http: HttpSettings,
+}
+
+/// What one GraphQL request asks of its upstream calls.
+#[derive(Debug, Clone, Default)]
+pub struct RequestContext {
+    /// When the request's answer is due; no call runs past it.
+    pub deadline: Option<Instant>,
+}
+
+/// Handles to all thirteen services. Cheap to clone.
 ///
-/// Cheap to clone. The per-service methods live next to their wire types in this
-/// module's files (`catalog.rs`, `users.rs`, ...).
+/// [`Upstreams::for_request`] gives a copy bound to one request's
+/// [`RequestContext`]; the per-service methods live next to their wire types in
+/// this module's files (`catalog.rs`, `users.rs`, ...).
 #[derive(Clone)]
 pub struct Upstreams {
-    client: Client,
-    bases: Arc<HashMap<Service, Url>>,
-    timeout: Duration,
+    shared: Arc<Shared>,
+    request: Arc<RequestContext>,
 }
 
 /// One request about to be made.
@@ -53,49 +104,56 @@ pub(super) struct Call<'a> {
 }
 
 impl Upstreams {
-    /// Builds the clients. `bases` must name every service.
-    pub fn new(bases: HashMap<Service, Url>, settings: &HttpSettings) -> reqwest::Result<Self> {
-        let client = Client::builder()
-            .connect_timeout(settings.connect_timeout)
-            .pool_max_idle_per_host(settings.pool_max_idle_per_host)
-            .tcp_nodelay(true)
-            .user_agent(concat!("delivery-gateway/", env!("CARGO_PKG_VERSION")))
-            .build()?;
+    /// Builds a client per service. `services` must name every service.
+    pub fn new(services: HashMap<Service, ServiceSettings>, http: HttpSettings) -> reqwest::Result<Self> {
+        let mut endpoints = HashMap::with_capacity(services.len());
+        for (service, settings) in services {
+            let client = Client::builder()
+                .connect_timeout(settings.connect_timeout)
+                .pool_max_idle_per_host(http.pool_max_idle_per_host)
+                .tcp_nodelay(true)
+                .user_agent(concat!("delivery-gateway/", env!("CARGO_PKG_VERSION")))
+                .build()?;
+            let guard = Guard::new(service, &settings.guard);
+            endpoints.insert(
+                service,
+                Endpoint {
+                    client,
+                    settings,
+                    guard,
+                },
+            );
+        }
         Ok(Self {
-            client,
-            bases: Arc::new(bases),
-            timeout: settings.timeout,
+            shared: Arc::new(Shared { endpoints, http }),
+            request: Arc::new(RequestContext::default()),
         })
     }
 
-    fn url(&self, call: &Call<'_>) -> Result<Url, UpstreamError> {
-        let base = self.bases.get(&call.service).ok_or_else(|| {
-            UpstreamError::new(
-                call.service,
-                call.route,
-                ErrorKind::Connect("no base URL configured".into()),
-            )
-        })?;
-        let mut url = base.clone();
-        url.path_segments_mut()
-            .map_err(|()| {
-                UpstreamError::new(
-                    call.service,
-                    call.route,
-                    ErrorKind::Connect("base URL cannot have a path".into()),
-                )
-            })?
-            .pop_if_empty()
-            .extend(call.path);
-        if !call.query.is_empty() {
-            url.query_pairs_mut().extend_pairs(call.query);
+    /// A copy whose calls obey `request` (its deadline).
+    pub fn for_request(&self, request: RequestContext) -> Self {
+        Self {
+            shared: self.shared.clone(),
+            request: Arc::new(request),
         }
-        Ok(url)
+    }
+
+    /// The circuit breakers that are not closed, for readiness reports.
+    pub fn breakers_not_closed(&self) -> Vec<(Service, BreakerState)> {
+        let mut states: Vec<_> = self
+            .shared
+            .endpoints
+            .iter()
+            .map(|(s, e)| (*s, e.guard.breaker_state()))
+            .filter(|(_, state)| *state != BreakerState::Closed)
+            .collect();
+        states.sort_by_key(|(s, _)| *s);
+        states
     }
 
     /// `GET`s a JSON answer. `Ok(None)` when the service answers `404`.
     pub(super) async fn get<T: DeserializeOwned>(&self, call: Call<'_>) -> Result<Option<T>, UpstreamError> {
-        self.send(Method::GET, call, None::<&()>).await
+        self.send(Method::GET, call, None).await
     }
 
     /// `POST`s a JSON body and reads a JSON answer.
@@ -105,83 +163,188 @@ impl Upstreams {
         body: &B,
     ) -> Result<T, UpstreamError> {
         let (service, route) = (call.service, call.route);
-        self.send(Method::POST, call, Some(body))
+        let bytes =
+            serde_json::to_vec(body).map_err(|e| error(service, route, ErrorKind::Decode(e.to_string().into())))?;
+        self.send(Method::POST, call, Some(bytes))
             .await?
             .ok_or_else(|| status_error(service, route, StatusCode::NOT_FOUND, ""))
     }
 
-    async fn send<B: Serialize + Sync, T: DeserializeOwned>(
+    /// The call with its retries.
+    async fn send<T: DeserializeOwned>(
         &self,
         method: Method,
         call: Call<'_>,
-        body: Option<&B>,
+        body: Option<Vec<u8>>,
     ) -> Result<Option<T>, UpstreamError> {
         let (service, route) = (call.service, call.route);
+        let endpoint = self
+            .shared
+            .endpoints
+            .get(&service)
+            .ok_or_else(|| error(service, route, ErrorKind::Connect("no base URL configured".into())))?;
+        let url = url(&endpoint.settings.base, &call).map_err(|kind| error(service, route, kind))?;
+        let http = &self.shared.http;
+        endpoint.guard.deposit();
+        let mut attempt = 1;
+        loop {
+            let outcome = self
+                .attempt::<T>(endpoint, &method, url.clone(), &call, body.clone(), attempt)
+                .await;
+            let (result, retry_after) = match outcome {
+                Ok(answer) => return Ok(answer),
+                Err(failure) => failure,
+            };
+            let retryable = result.may_retry() && attempt < http.max_attempts;
+            let backoff = retry_after.unwrap_or_else(|| full_jitter(http.base_backoff, http.max_backoff, attempt));
+            // A retry must be able to start and finish before the deadline.
+            let time_left = self.time_left();
+            let fits = backoff <= http.max_backoff && time_left.is_none_or(|left| left > backoff);
+            if !(retryable && fits && endpoint.guard.withdraw()) {
+                return Err(result);
+            }
+            tracing::debug!(service = service.name(), route, attempt, ?backoff, error = %result.kind, "retrying");
+            tokio::time::sleep(backoff).await;
+            attempt += 1;
+        }
+    }
+
+    fn time_left(&self) -> Option<Duration> {
+        self.request
+            .deadline
+            .map(|deadline| deadline.saturating_duration_since(Instant::now()))
+    }
+
+    /// One attempt. On failure, the error and the service's `Retry-After`.
+    async fn attempt<T: DeserializeOwned>(
+        &self,
+        endpoint: &Endpoint,
+        method: &Method,
+        url: Url,
+        call: &Call<'_>,
+        body: Option<Vec<u8>>,
+        attempt: u32,
+    ) -> Result<Option<T>, (UpstreamError, Option<Duration>)> {
+        let (service, route) = (call.service, call.route);
+        let fail = |kind| (error(service, route, kind), None);
+        let time_left = self.time_left();
+        if time_left.is_some_and(|left| left < Duration::from_millis(1)) {
+            return Err(fail(ErrorKind::DeadlineExceeded));
+        }
+        let _permit = endpoint
+            .guard
+            .admit(time_left.unwrap_or(Duration::MAX))
+            .await
+            .map_err(|refusal| {
+                fail(match refusal {
+                    Refusal::CircuitOpen => ErrorKind::CircuitOpen,
+                    Refusal::Busy => ErrorKind::Busy,
+                })
+            })?;
+        // The deadline, not the service's timeout, cuts this attempt short.
+        let cut_by_deadline = time_left.is_some_and(|left| left < endpoint.settings.timeout);
+        let timeout = time_left.map_or(endpoint.settings.timeout, |left| left.min(endpoint.settings.timeout));
         let span = tracing::debug_span!(
             "upstream",
             service = service.name(),
             route,
             batch = call.batch,
+            attempt,
             status = tracing::field::Empty,
         );
-        async move {
-            let url = self.url(&call)?;
-            let mut request = self.client.request(method, url).timeout(self.timeout);
+        let exchange = async {
+            let mut request = endpoint.client.request(method.clone(), url);
             if let Some(user) = call.user {
                 request = request.header("x-user-id", user.0);
             }
             if let Some(body) = body {
-                let bytes = serde_json::to_vec(body)
-                    .map_err(|e| UpstreamError::new(service, route, ErrorKind::Decode(e.to_string().into())))?;
                 request = request
                     .header(reqwest::header::CONTENT_TYPE, "application/json")
-                    .body(bytes);
+                    .body(body);
             }
-            let response = request.send().await.map_err(|e| transport_error(service, route, &e))?;
+            let mut response = request.send().await.map_err(|e| transport_error(&e))?;
             let status = response.status();
             tracing::Span::current().record("status", status.as_u16());
-            let bytes = response
-                .bytes()
-                .await
-                .map_err(|e| transport_error(service, route, &e))?;
-            if status == StatusCode::NOT_FOUND {
-                return Ok(None);
-            }
-            if !status.is_success() {
+            let retry_after = retry_after(&response);
+            let bytes = read_limited(&mut response, self.shared.http.max_response_bytes).await?;
+            Ok::<_, ErrorKind>((status, retry_after, bytes))
+        };
+        let result = match tokio::time::timeout(timeout, exchange).instrument(span).await {
+            Err(_) if cut_by_deadline => Err(ErrorKind::DeadlineExceeded),
+            Err(_) => Err(ErrorKind::Timeout),
+            Ok(result) => result,
+        };
+        let outcome = match result {
+            Err(kind) => Err(fail(kind)),
+            Ok((StatusCode::NOT_FOUND, _, _)) => Ok(None),
+            Ok((status, retry_after, bytes)) if !status.is_success() => {
                 let message = serde_json::from_slice::<ErrorBody>(&bytes)
                     .map(|b| b.error)
                     .unwrap_or_default();
-                return Err(status_error(service, route, status, &message));
+                Err((status_error(service, route, status, &message), retry_after))
             }
-            serde_json::from_slice(&bytes)
+            Ok((_, _, bytes)) => serde_json::from_slice(&bytes)
                 .map(Some)
-                .map_err(|e| UpstreamError::new(service, route, ErrorKind::Decode(e.to_string().into())))
+                .map_err(|e| fail(ErrorKind::Decode(e.to_string().into()))),
+        };
+        let healthy = match &outcome {
+            Ok(_) => true,
+            Err((e, _)) => !e.is_service_failure(),
+        };
+        // A call the deadline cut short says nothing about the service.
+        if !matches!(&outcome, Err((e, _)) if matches!(e.kind, ErrorKind::DeadlineExceeded)) {
+            endpoint.guard.record(healthy);
         }
-        .instrument(span)
-        .await
+        outcome
     }
+}
 
-    /// Asks a batch endpoint for `ids`, split into chunks of at most `max` that go
-    /// out concurrently, and concatenates the answers.
-    pub(super) async fn batch<'a, I: Sync, T, F, Fut>(
-        &self,
-        ids: &'a [I],
-        max: usize,
-        fetch: F,
-    ) -> Result<Vec<T>, UpstreamError>
-    where
-        F: Fn(&'a [I]) -> Fut,
-        Fut: Future<Output = Result<Vec<T>, UpstreamError>>,
-    {
-        if ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        if ids.len() <= max {
-            return fetch(ids).await;
-        }
-        let chunks = try_join_all(ids.chunks(max).map(&fetch)).await?;
-        Ok(chunks.into_iter().flatten().collect())
+/// The URL of `call` below `base`.
+fn url(base: &Url, call: &Call<'_>) -> Result<Url, ErrorKind> {
+    let mut url = base.clone();
+    url.path_segments_mut()
+        .map_err(|()| ErrorKind::Connect("base URL cannot have a path".into()))?
+        .pop_if_empty()
+        .extend(call.path);
+    if !call.query.is_empty() {
+        url.query_pairs_mut().extend_pairs(call.query);
     }
+    Ok(url)
+}
+
+/// Reads the body, refusing more than `limit` bytes.
+async fn read_limited(response: &mut reqwest::Response, limit: usize) -> Result<Vec<u8>, ErrorKind> {
+    let too_large = || ErrorKind::Decode(format!("answer larger than {limit} bytes").into());
+    if response.content_length().is_some_and(|n| n > limit as u64) {
+        return Err(too_large());
+    }
+    let mut bytes = Vec::with_capacity(response.content_length().unwrap_or(0) as usize);
+    while let Some(chunk) = response.chunk().await.map_err(|e| transport_error(&e))? {
+        if bytes.len() + chunk.len() > limit {
+            return Err(too_large());
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    Ok(bytes)
+}
+
+/// `Retry-After` in seconds (the HTTP-date form is not used by the contract).
+fn retry_after(response: &reqwest::Response) -> Option<Duration> {
+    let seconds: u64 = response
+        .headers()
+        .get(RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
+    Some(Duration::from_secs(seconds))
+}
+
+/// Exponential backoff with full jitter: uniform in `0..=min(max, base * 2^(attempt-1))`.
+fn full_jitter(base: Duration, max: Duration, attempt: u32) -> Duration {
+    let ceiling = base.saturating_mul(1 << attempt.saturating_sub(1).min(16)).min(max);
+    ceiling.mul_f64(fastrand::f64())
 }
 
 /// A `GET` batch endpoint: ids comma-separated in `param`, plus `extra` query
@@ -234,16 +397,39 @@ impl Upstreams {
             .await?
             .ok_or_else(|| status_error(service, route, StatusCode::NOT_FOUND, ""))
     }
+
+    /// Asks a batch endpoint for `ids`, split into chunks of at most `max` that go
+    /// out concurrently, and concatenates the answers.
+    pub(super) async fn batch<'a, I: Sync, T, F, Fut>(
+        &self,
+        ids: &'a [I],
+        max: usize,
+        fetch: F,
+    ) -> Result<Vec<T>, UpstreamError>
+    where
+        F: Fn(&'a [I]) -> Fut,
+        Fut: Future<Output = Result<Vec<T>, UpstreamError>>,
+    {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        if ids.len() <= max {
+            return fetch(ids).await;
+        }
+        let chunks = try_join_all(ids.chunks(max).map(&fetch)).await?;
+        Ok(chunks.into_iter().flatten().collect())
+    }
 }
 
 /// Comma-separated ids, as the batch endpoints take them.
 pub(super) fn join_ids<I: std::fmt::Display>(ids: &[I]) -> String {
+    use std::fmt::Write;
     let mut out = String::with_capacity(ids.len() * 5);
     for (i, id) in ids.iter().enumerate() {
         if i > 0 {
             out.push(',');
         }
-        out.push_str(&id.to_string());
+        let _ = write!(out, "{id}");
     }
     out
 }
@@ -253,8 +439,12 @@ struct ErrorBody {
     error: String,
 }
 
+fn error(service: Service, route: &'static str, kind: ErrorKind) -> UpstreamError {
+    UpstreamError::new(service, route, kind)
+}
+
 fn status_error(service: Service, route: &'static str, status: StatusCode, message: &str) -> UpstreamError {
-    UpstreamError::new(
+    error(
         service,
         route,
         ErrorKind::Status {
@@ -264,19 +454,40 @@ fn status_error(service: Service, route: &'static str, status: StatusCode, messa
     )
 }
 
-fn transport_error(service: Service, route: &'static str, error: &reqwest::Error) -> UpstreamError {
-    let kind = if error.is_timeout() {
-        ErrorKind::Timeout
-    } else {
-        // The source chain says what broke (refused, reset, ...).
-        let mut text = error.to_string();
-        let mut source = std::error::Error::source(error);
-        while let Some(cause) = source {
-            text.push_str(": ");
-            text.push_str(&cause.to_string());
-            source = cause.source();
+fn transport_error(e: &reqwest::Error) -> ErrorKind {
+    if e.is_timeout() {
+        return ErrorKind::Timeout;
+    }
+    // The source chain says what broke (refused, reset, ...).
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    ErrorKind::Connect(text.into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_and_stays_under_the_cap() {
+        let (base, max) = (Duration::from_millis(20), Duration::from_millis(200));
+        for attempt in 1..20 {
+            let ceiling = base.saturating_mul(1 << (attempt - 1).min(16)).min(max);
+            let backoff = full_jitter(base, max, attempt);
+            assert!(backoff <= ceiling, "attempt {attempt}: {backoff:?}");
         }
-        ErrorKind::Connect(text.into())
-    };
-    UpstreamError::new(service, route, kind)
+    }
+
+    #[test]
+    fn ids_are_joined_with_commas() {
+        assert_eq!(
+            join_ids(&[RestaurantId(4), RestaurantId(8), RestaurantId(15)]),
+            "4,8,15"
+        );
+    }
 }

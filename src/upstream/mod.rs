@@ -12,6 +12,7 @@
 //!   only way to name a user is a [`UserId`] that the auth layer produced.
 
 mod error;
+mod guard;
 mod http;
 mod model;
 mod service;
@@ -27,6 +28,7 @@ mod recommendations;
 mod users;
 
 pub use error::{ErrorKind, UpstreamError};
-pub use http::{HttpSettings, Upstreams};
+pub use guard::{BreakerState, GuardSettings};
+pub use http::{HttpSettings, RequestContext, ServiceSettings, Upstreams};
 pub use model::*;
 pub use service::Service;

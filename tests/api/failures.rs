@@ -32,8 +32,9 @@ async fn ratings_down_nulls_ratings_and_keeps_the_rest() {
             "the message leaks an address: {message}"
         );
     }
-    // One failed batch, not one call per restaurant.
-    assert_eq!(app.stats().await.calls("ratings GET /ratings"), 1);
+    // One failed batch (tried at most `max_attempts` times), not a call per restaurant.
+    let calls = app.stats().await.calls("ratings GET /ratings");
+    assert!((1..=3).contains(&calls), "{calls} calls to ratings");
 }
 
 #[tokio::test]

@@ -1,13 +1,13 @@
 //! The one test harness: a demo and a gateway, in-process on ephemeral ports,
 //! spoken to over HTTP.
 
-use std::{collections::HashMap, net::SocketAddr};
+use std::{collections::HashMap, net::SocketAddr, time::Duration};
 
 use delivery_gateway::{
     app,
     auth::Authenticator,
     config::Config,
-    demo::DemoConfig,
+    demo::{self, Demo, DemoConfig},
     server::{self, AppState},
     telemetry,
     upstream::UserId,
@@ -36,6 +36,8 @@ pub struct TestApp {
     pub config: Config,
     /// A client for both.
     pub client: reqwest::Client,
+    /// Stops the demo (see [`TestApp::stop_demo`]).
+    demo_stop: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
 /// Call counts from the demo's `/_admin/stats`.
@@ -83,7 +85,7 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
     }
     let demo_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let demo_addr = demo_listener.local_addr().unwrap();
-    app::spawn_demo(demo_listener, DemoConfig::default());
+    let demo_stop = start_demo(demo_listener);
 
     let mut config = Config::default();
     config.upstreams.base_url = Some(format!("http://{demo_addr}").parse().unwrap());
@@ -94,7 +96,7 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
     let state = AppState::new(&config, wiring.upstreams, Some(UserId(42)));
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let router = server::router(state, config.server.max_body_bytes);
+    let router = server::router(state, config.server.max_body_bytes, config.server.max_in_flight);
     tokio::spawn(server::serve(listener, router, std::future::pending()));
 
     TestApp {
@@ -102,10 +104,46 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
         demo_addr,
         config,
         client: reqwest::Client::new(),
+        demo_stop: Some(demo_stop),
     }
 }
 
+/// Serves a demo on `listener` until the returned sender fires.
+fn start_demo(listener: TcpListener) -> tokio::sync::oneshot::Sender<()> {
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let demo = Demo::new(DemoConfig::default());
+    tokio::spawn(demo::serve(listener, demo, async {
+        let _ = stopped.await;
+    }));
+    stop
+}
+
 impl TestApp {
+    /// Stops the demo upstreams: every call to them fails from now on.
+    pub fn stop_demo(&mut self) {
+        if let Some(stop) = self.demo_stop.take() {
+            let _ = stop.send(());
+        }
+    }
+
+    /// Starts the demo upstreams again on the same address (fresh counters).
+    pub async fn restart_demo(&mut self) {
+        // The old listener closes once its server task has seen the stop signal:
+        // poll for the address, a bounded number of times.
+        let mut attempts = 0;
+        let listener = loop {
+            match TcpListener::bind(self.demo_addr).await {
+                Ok(listener) => break listener,
+                Err(error) => {
+                    attempts += 1;
+                    assert!(attempts < 200, "rebinding the demo's address: {error}");
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+            }
+        };
+        self.demo_stop = Some(start_demo(listener));
+    }
+
     /// The gateway's URL for `path`.
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)

@@ -10,5 +10,6 @@ mod graphiql;
 mod helpers;
 mod http;
 mod operations;
+mod resilience;
 mod schema;
 mod values;
