@@ -15,6 +15,9 @@ pub struct Machine {
     pub date: String,
     /// `git rev-parse --short HEAD`, marked when the tree has changes.
     pub commit: String,
+    /// The 1-minute load average (`/proc/loadavg`) when the run started: above the
+    /// core count, other work shared the machine and wall-clock figures suffer.
+    pub load_at_start: String,
 }
 
 impl Machine {
@@ -43,8 +46,17 @@ impl Machine {
             cpu,
             date,
             commit,
+            load_at_start: load_average(),
         }
     }
+}
+
+/// The 1-minute load average, or `unknown`.
+pub fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|l| l.split_whitespace().next().map(str::to_owned))
+        .unwrap_or_else(|| "unknown".to_owned())
 }
 
 /// A program's trimmed standard output, run in the crate's directory, if it succeeded.
@@ -171,10 +183,16 @@ impl Report {
         let _ = writeln!(out, "### Benchmark: `{}`\n", self.command);
         let _ = writeln!(
             out,
-            "{} cores (`nproc`), {}; {}; commit `{}`. The load generator, the gateway and the demo \
-             upstreams run as three processes on this same machine and share its cores. \
-             c = concurrent clients, L = latency of every upstream.\n",
-            m.cores, m.cpu, m.date, m.commit
+            "{} cores (`nproc`), {}; {}; commit `{}`; load average {} at the start, {} at the end \
+             (other work on the machine disturbs the wall-clock figures, less the CPU per query). The load \
+             generator, the gateway and the demo upstreams run as three processes on this same machine and share \
+             its cores. c = concurrent clients, L = latency of every upstream.\n",
+            m.cores,
+            m.cpu,
+            m.date,
+            m.commit,
+            m.load_at_start,
+            load_average()
         );
         let _ = writeln!(out, "| Operation | Scenario | Result | Floor / target (issue 7) |");
         let _ = writeln!(out, "|---|---|---|---|");
