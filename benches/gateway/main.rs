@@ -1,0 +1,452 @@
+//! End-to-end benchmark of the gateway (issue 7): `cargo bench --bench gateway`.
+//!
+//! Starts the demo upstreams and the release gateway as two child processes on free
+//! loopback ports, drives the three acceptance operations (`HomeScreen`, `Nearby`,
+//! `Restaurant`, from `schema/operations/`) through them, and prints one markdown
+//! table for the README's Performance section:
+//!
+//! 1. upstream calls per query (`/_admin/stats` after `/_admin/reset`, one query),
+//!    `HomeScreen` with `first` = 5, 20, 50, 100, then `Nearby` and `Restaurant`;
+//! 2. latency at concurrency 1 with every upstream at 20 ms, against the floor;
+//! 3. `HomeScreen` at 20 ms upstreams: the maximum rate at concurrency 64, then the
+//!    "no cliff" run, open loop at half that rate;
+//! 4. at concurrency 32 and 0 ms upstreams: queries/s, latency, the gateway's CPU per
+//!    query (`/proc/<pid>/stat`) and peak RSS (`VmHWM`); `HomeScreen` also at 64.
+//!
+//! Every response is checked (status 200, `data`, no `errors`); a failed query marks
+//! its row `FAILED`, is listed under the table, and makes the benchmark exit non-zero.
+//! The load generator runs on one thread of this process, on the same machine as the
+//! gateway and the demo, and the report says so.
+//!
+//! # Knobs (environment variables)
+//!
+//! | variable | default (quick) | what |
+//! |---|---|---|
+//! | `BENCH_QUICK=1` | off | a smoke run: the quick counts below, a few seconds |
+//! | `BENCH_ONLY` | `home,nearby,restaurant` | comma-separated operations to run |
+//! | `BENCH_LATENCY_REQUESTS` | 300 (10) | measured queries per operation at c = 1, L = 20 ms |
+//! | `BENCH_LATENCY_WARMUP` | 20 (2) | warm-up queries before each of those |
+//! | `BENCH_THROUGHPUT_REQUESTS` | 5000 (100) | measured queries per run at c = 32 / 64, L = 0 |
+//! | `BENCH_THROUGHPUT_WARMUP` | 300 (20) | warm-up queries before each of those |
+//! | `BENCH_MAX_REQUESTS` | 2000 (100) | queries of the maximum-rate run (`HomeScreen`, c = 64, L = 20 ms) |
+//! | `BENCH_OPEN_SECONDS` | 10 (2) | length of the open-loop run at half that rate |
+//!
+//! The defaults take about two and a half minutes on two cores against the gateway
+//! as first measured (a faster gateway finishes sooner). Every query has a 30 s
+//! timeout and every count is finite, so a run is bounded in time. Only loopback
+//! addresses are used. Under `cargo test --benches` (no `--bench` argument) the
+//! binary does nothing.
+
+mod admin;
+mod load;
+mod procs;
+mod report;
+
+use std::{process::ExitCode, time::Instant};
+
+use anyhow::{Context as _, bail};
+use serde_json::{Value, json};
+
+use crate::{
+    admin::DemoAdmin,
+    load::{Operation, Target, closed_loop, open_loop},
+    procs::{Child, CpuTime},
+    report::{Machine, Report, mib, percentiles},
+};
+
+/// The acceptance operations, as the repository holds them.
+const HOME: &str = include_str!("../../schema/operations/home.graphql");
+/// See [`HOME`].
+const HOME_VARIABLES: &str = include_str!("../../schema/operations/home.variables.json");
+/// See [`HOME`].
+const NEARBY: &str = include_str!("../../schema/operations/nearby.graphql");
+/// See [`HOME`].
+const RESTAURANT: &str = include_str!("../../schema/operations/restaurant.graphql");
+
+/// The signed-in user of `HomeScreen`.
+const USER: &str = "42";
+/// The restaurant of `Restaurant`.
+const RESTAURANT_ID: &str = "17";
+/// Upstream latency of the latency and "no cliff" scenarios, in milliseconds.
+const LATENCY_MS: u64 = 20;
+
+/// The knobs, read once from the environment (see the module docs).
+struct Settings {
+    /// `BENCH_QUICK`.
+    quick: bool,
+    /// `BENCH_ONLY`: run `HomeScreen`.
+    home: bool,
+    /// `BENCH_ONLY`: run `Nearby`.
+    nearby: bool,
+    /// `BENCH_ONLY`: run `Restaurant`.
+    restaurant: bool,
+    /// `BENCH_LATENCY_REQUESTS`.
+    latency_requests: u64,
+    /// `BENCH_LATENCY_WARMUP`.
+    latency_warmup: u64,
+    /// `BENCH_THROUGHPUT_REQUESTS`.
+    throughput_requests: u64,
+    /// `BENCH_THROUGHPUT_WARMUP`.
+    throughput_warmup: u64,
+    /// `BENCH_MAX_REQUESTS`.
+    max_requests: u64,
+    /// `BENCH_OPEN_SECONDS`.
+    open_seconds: f64,
+}
+
+impl Settings {
+    /// Reads the `BENCH_*` variables; a malformed one is an error, not a default.
+    fn from_env() -> anyhow::Result<Settings> {
+        let quick = std::env::var("BENCH_QUICK").is_ok_and(|v| !v.is_empty() && v != "0");
+        let count = |name: &str, full: u64, smoke: u64| -> anyhow::Result<u64> {
+            match std::env::var(name) {
+                Ok(v) => v.trim().parse().with_context(|| format!("{name}={v} is not a count")),
+                Err(_) => Ok(if quick { smoke } else { full }),
+            }
+        };
+        let only = std::env::var("BENCH_ONLY").unwrap_or_else(|_| "home,nearby,restaurant".to_owned());
+        let only: Vec<String> = only
+            .split(',')
+            .map(|s| s.trim().to_lowercase())
+            .filter(|s| !s.is_empty())
+            .collect();
+        if let Some(unknown) = only
+            .iter()
+            .find(|o| !["home", "nearby", "restaurant"].contains(&o.as_str()))
+        {
+            bail!("BENCH_ONLY: unknown operation `{unknown}` (home, nearby, restaurant)");
+        }
+        let open_seconds = count("BENCH_OPEN_SECONDS", 10, 2)? as f64;
+        Ok(Settings {
+            quick,
+            home: only.iter().any(|o| o == "home"),
+            nearby: only.iter().any(|o| o == "nearby"),
+            restaurant: only.iter().any(|o| o == "restaurant"),
+            latency_requests: count("BENCH_LATENCY_REQUESTS", 300, 10)?.max(1),
+            latency_warmup: count("BENCH_LATENCY_WARMUP", 20, 2)?,
+            throughput_requests: count("BENCH_THROUGHPUT_REQUESTS", 5000, 100)?.max(1),
+            throughput_warmup: count("BENCH_THROUGHPUT_WARMUP", 300, 20)?,
+            max_requests: count("BENCH_MAX_REQUESTS", 2000, 100)?.max(1),
+            open_seconds: open_seconds.max(1.0),
+        })
+    }
+
+    /// The command line that reproduces this run.
+    fn command(&self) -> String {
+        let mut vars: Vec<String> = std::env::vars()
+            .filter(|(k, _)| k.starts_with("BENCH_"))
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        vars.sort();
+        vars.push("cargo bench --bench gateway".to_owned());
+        vars.join(" ")
+    }
+}
+
+/// One acceptance operation with what the report says about it.
+struct Subject {
+    /// What to send.
+    operation: Operation,
+    /// Floor and target at c = 1, L = 20 ms.
+    latency_reference: &'static str,
+    /// Floor and target of the calls per query.
+    calls_reference: &'static str,
+    /// Target at c = 32, L = 0.
+    throughput_reference: &'static str,
+}
+
+fn main() -> ExitCode {
+    // `cargo bench` passes `--bench`; `cargo test --benches` does not, and must not
+    // start a three-minute benchmark.
+    if !std::env::args().any(|a| a == "--bench") {
+        eprintln!("gateway benchmark: run it with `cargo bench --bench gateway`");
+        return ExitCode::SUCCESS;
+    }
+    let started = Instant::now();
+    let result = Settings::from_env().and_then(|settings| {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .context("starting the load generator's runtime")?
+            .block_on(run(&settings))
+    });
+    match result {
+        Ok(mut report) => {
+            report
+                .notes
+                .push(format!("Run time: {:.0} s.", started.elapsed().as_secs_f64()));
+            print_report(&report.render());
+            if report.failed() {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            }
+        }
+        Err(error) => {
+            eprintln!("gateway benchmark failed: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The one thing this benchmark writes to standard output.
+#[allow(clippy::print_stdout)]
+fn print_report(text: &str) {
+    println!("\n{text}");
+}
+
+/// Starts both processes, runs every scenario, and returns the report. The children
+/// are killed when this returns or unwinds.
+async fn run(settings: &Settings) -> anyhow::Result<Report> {
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .context("building the HTTP client")?;
+
+    let demo_addr = procs::free_loopback_addr()?;
+    let mut demo = Child::spawn(
+        "demo",
+        demo_addr,
+        &["demo-upstreams", "--listen", &demo_addr.to_string()],
+    )?;
+    demo.wait_ready(&client, "/_admin/stats")
+        .await
+        .map_err(anyhow::Error::msg)?;
+    let demo_url = format!("http://{demo_addr}");
+    let gateway_addr = procs::free_loopback_addr()?;
+    let mut gateway = Child::spawn(
+        "gateway",
+        gateway_addr,
+        &["serve", "--listen", &gateway_addr.to_string(), "--upstreams", &demo_url],
+    )?;
+    gateway
+        .wait_ready(&client, "/health")
+        .await
+        .map_err(anyhow::Error::msg)?;
+    eprintln!(
+        "demo upstreams on {demo_addr}, gateway on {gateway_addr} (pid {})",
+        gateway.pid()
+    );
+
+    let token = procs::run_once(&["token", "--user", USER]).map_err(anyhow::Error::msg)?;
+    let admin = DemoAdmin::new(client.clone(), demo_url);
+    let target = Target::new(client, format!("http://{gateway_addr}/graphql"));
+    let home_variables: Value = serde_json::from_str(HOME_VARIABLES).context("home.variables.json")?;
+    let home_with_first = |first: u64| {
+        let mut variables = home_variables.clone();
+        variables["first"] = json!(first);
+        Operation::new(format!("HomeScreen (first: {first})"), HOME, variables, Some(&token))
+    };
+    let home = Subject {
+        operation: Operation::new("HomeScreen", HOME, home_variables.clone(), Some(&token)),
+        latency_reference: "floor 80 ms (4 waves × 20 ms); target p50 ≤ 81 ms, p99 ≤ 85 ms",
+        calls_reference: "17",
+        throughput_reference: "CPU ≤ 1.6 ms/query",
+    };
+    let nearby = Subject {
+        operation: Operation::new(
+            "Nearby",
+            NEARBY,
+            json!({"location": {"lat": 52.52, "lng": 13.405}, "first": 20}),
+            None,
+        ),
+        latency_reference: "floor 60 ms (3 waves × 20 ms); target p50 ≤ 61 ms",
+        calls_reference: "8",
+        throughput_reference: "CPU ≤ 0.4 ms/query",
+    };
+    let restaurant = Subject {
+        operation: Operation::new("Restaurant", RESTAURANT, json!({ "id": RESTAURANT_ID }), None),
+        latency_reference: "floor 40 ms (2 waves × 20 ms), 20 ms with look-ahead (1 wave); target p50 ≤ 21 ms",
+        calls_reference: "4",
+        throughput_reference: "—",
+    };
+    let subjects: Vec<&Subject> = [
+        (settings.home, &home),
+        (settings.nearby, &nearby),
+        (settings.restaurant, &restaurant),
+    ]
+    .into_iter()
+    .filter_map(|(on, subject)| on.then_some(subject))
+    .collect();
+
+    let mut report = Report::new(Machine::describe(), settings.command());
+    let (ticks_per_second, ticks_read) = procs::clock_ticks_per_second();
+    if !ticks_read {
+        report
+            .notes
+            .push("`getconf CLK_TCK` could not be read; CPU figures assume 100 ticks/s.".to_owned());
+    }
+
+    // 1. Upstream calls per query, on a fresh gateway, before any load.
+    if settings.home {
+        for first in [5, 20, 50, 100] {
+            let reference = if first <= 50 {
+                "17"
+            } else {
+                "18 (menus batch at most 50)"
+            };
+            let calls = upstream_calls(&admin, &target, &home_with_first(first)).await?;
+            report.calls_row(&format!("HomeScreen, first: {first}"), calls, reference);
+        }
+    }
+    for subject in subjects.iter().filter(|s| s.operation.name != "HomeScreen") {
+        let calls = upstream_calls(&admin, &target, &subject.operation).await?;
+        report.calls_row(&subject.operation.name, calls, subject.calls_reference);
+    }
+
+    // 2. Latency at concurrency 1, every upstream at 20 ms.
+    admin.reset().await?;
+    admin.set_latency(LATENCY_MS).await?;
+    for subject in &subjects {
+        eprintln!(
+            "{}: c = 1, L = {LATENCY_MS} ms, {} queries",
+            subject.operation.name, settings.latency_requests
+        );
+        let warm = closed_loop(&target, &subject.operation, 1, settings.latency_warmup).await;
+        let outcome = closed_loop(&target, &subject.operation, 1, settings.latency_requests)
+            .await
+            .after_warmup(warm);
+        report.load_row(
+            &subject.operation.name,
+            format!(
+                "latency, c = 1, L = {LATENCY_MS} ms, {} queries",
+                settings.latency_requests
+            ),
+            &outcome,
+            percentiles(&outcome),
+            subject.latency_reference,
+        );
+    }
+
+    // 3. HomeScreen's maximum rate at 20 ms upstreams, then half of it, open loop.
+    if settings.home {
+        let op = &home.operation;
+        eprintln!(
+            "HomeScreen: c = 64, L = {LATENCY_MS} ms, {} queries",
+            settings.max_requests
+        );
+        let warm = closed_loop(&target, op, 64, settings.throughput_warmup).await;
+        let max = closed_loop(&target, op, 64, settings.max_requests)
+            .await
+            .after_warmup(warm);
+        let max_rate = max.rate();
+        report.load_row(
+            "HomeScreen",
+            format!(
+                "maximum rate, c = 64, L = {LATENCY_MS} ms, {} queries",
+                settings.max_requests
+            ),
+            &max,
+            format!("{max_rate:.0} queries/s; {}", percentiles(&max)),
+            "—",
+        );
+        let rate = max_rate / 2.0;
+        let requests = ((rate * settings.open_seconds).round() as u64).max(1);
+        eprintln!("HomeScreen: open loop at {rate:.0} queries/s, L = {LATENCY_MS} ms, {requests} queries");
+        let open = open_loop(&target, op, rate, requests).await;
+        report.load_row(
+            "HomeScreen",
+            format!(
+                "no cliff: open loop at {rate:.0} queries/s (half the maximum), L = {LATENCY_MS} ms, {requests} queries"
+            ),
+            &open,
+            format!("{}; achieved {:.0} queries/s", percentiles(&open), open.rate()),
+            "p99 < 100 ms",
+        );
+    }
+
+    // 4. Throughput, CPU and memory at 0 ms upstreams.
+    admin.reset().await?;
+    let mut runs: Vec<(&Subject, usize)> = subjects.iter().map(|s| (*s, 32)).collect();
+    if settings.home {
+        runs.push((&home, 64));
+    }
+    let mut peak_is_lifetime = false;
+    for (subject, concurrency) in runs {
+        let op = &subject.operation;
+        let requests = settings.throughput_requests;
+        eprintln!("{}: c = {concurrency}, L = 0 ms, {requests} queries", op.name);
+        peak_is_lifetime |= !procs::reset_peak_rss(gateway.pid());
+        let warm = closed_loop(&target, op, concurrency, settings.throughput_warmup).await;
+        let pids = [gateway.pid(), demo.pid(), std::process::id()];
+        let before = cpu_times(pids)?;
+        let outcome = closed_loop(&target, op, concurrency, requests).await;
+        let after = cpu_times(pids)?;
+        let peak = procs::peak_rss_kib(gateway.pid()).map_err(anyhow::Error::msg)?;
+        let outcome = outcome.after_warmup(warm);
+        let queries = (outcome.ok + outcome.failed) as f64;
+        let [gateway_cpu, demo_cpu, client_cpu] =
+            [0, 1, 2].map(|i| after[i].ms_since(before[i], ticks_per_second) / queries);
+        let reference = if concurrency == 64 {
+            "peak RSS ≤ 64 MB"
+        } else {
+            subject.throughput_reference
+        };
+        report.load_row(
+            &op.name,
+            format!("throughput, c = {concurrency}, L = 0 ms, {requests} queries"),
+            &outcome,
+            format!(
+                "{:.0} queries/s; {}; **gateway CPU {gateway_cpu:.2} ms/query**; gateway peak RSS {} \
+                 (CPU of the demo {demo_cpu:.2}, of the load generator {client_cpu:.2} ms/query)",
+                outcome.rate(),
+                percentiles(&outcome),
+                mib(peak)
+            ),
+            reference,
+        );
+    }
+    report.notes.push(
+        "CPU is each process's `utime + stime` (`/proc/<pid>/stat`) over the measured queries (warm-up excluded), \
+         divided by their number. Peak RSS is the gateway's `VmHWM` (`/proc/<pid>/status`)."
+            .to_owned(),
+    );
+    report.notes.push(if peak_is_lifetime {
+        "The kernel refused to reset the peak RSS (`/proc/<pid>/clear_refs`): each peak RSS figure is the gateway's \
+         peak since it started."
+            .to_owned()
+    } else {
+        "The peak RSS was reset (`5` into `/proc/<pid>/clear_refs`) before each throughput run's warm-up, so each \
+         figure is that run's peak."
+            .to_owned()
+    });
+    if settings.quick {
+        report
+            .notes
+            .push("`BENCH_QUICK=1`: a smoke run, too few queries for the figures to mean much.".to_owned());
+    }
+
+    drop(gateway);
+    drop(demo);
+    Ok(report)
+}
+
+/// CPU time charged so far to each of `pids`.
+fn cpu_times<const N: usize>(pids: [u32; N]) -> anyhow::Result<[CpuTime; N]> {
+    let mut times = [CpuTime::default(); N];
+    for (time, pid) in times.iter_mut().zip(pids) {
+        *time = CpuTime::of(pid).map_err(anyhow::Error::msg)?;
+    }
+    Ok(times)
+}
+
+/// Upstream calls `operation` makes: reset the demo's counters, send it once, read
+/// them. `Err` with the message if the query failed (the count would mean nothing).
+async fn upstream_calls(
+    admin: &DemoAdmin,
+    target: &Target,
+    operation: &Operation,
+) -> anyhow::Result<Result<u64, String>> {
+    admin.reset().await?;
+    if let Err(message) = target.query(operation).await {
+        return Ok(Err(message));
+    }
+    let stats = admin.stats().await?;
+    eprintln!(
+        "{}: {} upstream calls ({})",
+        operation.name,
+        stats.total(),
+        stats.breakdown()
+    );
+    Ok(Ok(stats.total()))
+}
