@@ -83,6 +83,35 @@ impl GeoKey {
     }
 }
 
+/// Loads `keys` in one batch now, and primes the request's DataLoader cache with
+/// the answers. Keys already in the cache are not asked for again.
+///
+/// For callers that already hold every key of a wave (a page of restaurants, the
+/// favourites): they skip the DataLoader's batching delay, and a batch can never
+/// merge with another wave's. The fields that read these keys later find them in
+/// the cache, or find the batch's error remembered.
+pub async fn prime<K>(
+    loader: &RequestLoader,
+    keys: Vec<K>,
+) -> Result<HashMap<K, <UpstreamLoader as Loader<K>>::Value>, UpstreamError>
+where
+    K: Send + Sync + Hash + Eq + Clone + 'static,
+    UpstreamLoader: Loader<K, Error = UpstreamError>,
+{
+    let mut found = loader.get_cached_values::<K>();
+    found.retain(|k, _| keys.contains(k));
+    let missing: Vec<K> = keys.into_iter().filter(|k| !found.contains_key(k)).collect();
+    if missing.is_empty() {
+        return Ok(found);
+    }
+    let loaded = loader.loader().load(&missing).await?;
+    loader
+        .feed_many(loaded.iter().map(|(k, v)| (k.clone(), v.clone())))
+        .await;
+    found.extend(loaded);
+    Ok(found)
+}
+
 /// Keys whose batch failed earlier in this request.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 enum Failed {

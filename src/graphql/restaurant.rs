@@ -13,12 +13,12 @@ use super::{
     common::{GeoPoint, LocationInput, Money},
     error::UpstreamResultExt,
     loaders::{
-        AvailabilityKey, EstimateKey, FeesKey, GeoKey, MenuKey, PromotionsKey, RatingKey, RequestLoader, RestaurantKey,
-        UpstreamLoader,
+        self, AvailabilityKey, EstimateKey, FeesKey, GeoKey, MenuKey, PromotionsKey, RatingKey, RequestLoader,
+        RestaurantKey, UpstreamLoader,
     },
     scope::RequestScope,
 };
-use crate::upstream::{self, AreaId, Location, RestaurantId};
+use crate::upstream::{self, AreaId, Location, RestaurantId, UpstreamError};
 
 /// A restaurant that delivers through the platform.
 pub struct Restaurant {
@@ -92,7 +92,7 @@ impl Restaurant {
             let fees = ids.iter().map(|&id| FeesKey { area: area.clone(), id }).collect();
             side.push(warm(loader, fees));
         }
-        let (records, _) = futures_util::join!(loader.load_many(keyed(ids, RestaurantKey)), join_all(side));
+        let (records, _) = futures_util::join!(loaders::prime(loader, keyed(ids, RestaurantKey)), join_all(side));
         let mut records = records.gql()?;
         Ok(ids
             .iter()
@@ -106,16 +106,16 @@ fn keyed<K>(ids: &[RestaurantId], key: fn(RestaurantId) -> K) -> Vec<K> {
     ids.iter().copied().map(key).collect()
 }
 
-/// Starts loading `keys` into the request's cache; the fields that read them later
-/// find them there (or find the batch's error remembered).
+/// Loads `keys` into the request's cache; the fields that read them later find
+/// them there (or find the batch's error remembered).
 fn warm<K>(loader: &RequestLoader, keys: Vec<K>) -> BoxFuture<'_, ()>
 where
     K: Send + Sync + std::hash::Hash + Eq + Clone + 'static,
-    UpstreamLoader: Loader<K>,
+    UpstreamLoader: Loader<K, Error = UpstreamError>,
 {
     Box::pin(async move {
         // Errors are remembered by the loader and reported by the fields.
-        let _ = loader.load_many(keys).await;
+        let _ = loaders::prime(loader, keys).await;
     })
 }
 

@@ -187,9 +187,9 @@ pub async fn prefetch(ctx: &Context<'_>, viewer: &Viewer) -> async_graphql::Resu
     if !ids.is_empty() {
         ids.sort_unstable();
         ids.dedup();
-        let keys = ids.into_iter().map(super::loaders::RestaurantKey);
+        let keys = ids.into_iter().map(super::loaders::RestaurantKey).collect();
         // Errors are remembered by the loader and reported by the fields.
-        let _ = RequestScope::of(ctx).loader.load_many(keys).await;
+        let _ = super::loaders::prime(&RequestScope::of(ctx).loader, keys).await;
     }
     profile
 }

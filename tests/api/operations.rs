@@ -80,16 +80,17 @@ async fn home_screen_runs_in_four_waves_not_sixteen_steps() {
     let token = app.token(42);
     // Warm the connection pool so the measurement is of the waves alone.
     app.query(HOME, berlin(20), Some(&token)).await;
-    app.fault(json!({"service": "*", "latencyMs": 50})).await;
+    app.fault(json!({"service": "*", "latencyMs": 100})).await;
 
     let started = Instant::now();
     let (_, body) = app.query(HOME, berlin(20), Some(&token)).await;
     let took = started.elapsed();
 
     assert_no_errors(&body);
-    // Four waves take 200 ms; the sixteen calls one after another would take 800 ms.
-    assert!(took >= Duration::from_millis(200), "{took:?}");
-    assert!(took < Duration::from_millis(650), "HomeScreen took {took:?}");
+    // Four waves take 400 ms; the sixteen calls one after another would take
+    // 1,600 ms. The margin is for a debug build on a loaded 2-core machine.
+    assert!(took >= Duration::from_millis(400), "{took:?}");
+    assert!(took < Duration::from_millis(1200), "HomeScreen took {took:?}");
 }
 
 #[tokio::test]
