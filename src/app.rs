@@ -87,7 +87,8 @@ pub async fn run(
     let state = AppState::new(config, wiring.upstreams, demo_user);
     let addr = listener.local_addr()?;
     tracing::info!("GraphQL at http://{addr}/graphql (GraphiQL in a browser)");
-    server::serve(listener, server::router(state, config.server.max_body_bytes), shutdown)
+    let router = server::router(state, config.server.max_body_bytes);
+    server::serve_with(listener, router, shutdown, config.server.header_read_timeout)
         .await
         .context("serving HTTP")
 }
