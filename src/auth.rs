@@ -310,8 +310,8 @@ impl Jwks {
             loop {
                 ticks.tick().await;
                 let Some(jwks) = weak.upgrade() else { break };
+                // Timer fetches do not count against the unknown-`kid` cooldown.
                 let _one_at_a_time = jwks.fetching.lock().await;
-                jwks.note_fetch();
                 jwks.refresh().await;
             }
         });
@@ -354,12 +354,6 @@ impl Jwks {
                 *last = Some(Instant::now());
                 true
             }
-        }
-    }
-
-    fn note_fetch(&self) {
-        if let Ok(mut last) = self.last_fetch.lock() {
-            *last = Some(Instant::now());
         }
     }
 

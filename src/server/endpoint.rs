@@ -312,15 +312,39 @@ fn get_request(
     Ok(request)
 }
 
-/// Whether the operation `request` selects is anything but a query.
-fn selects_mutation(document: &async_graphql::parser::types::ExecutableDocument, name: Option<&str>) -> bool {
-    use async_graphql::parser::types::{DocumentOperations, OperationType};
-    let operation = match (&document.operations, name) {
+type Document = async_graphql::parser::types::ExecutableDocument;
+type Operation = async_graphql::Positioned<async_graphql::parser::types::OperationDefinition>;
+
+/// The operation a request selects, if it names one that exists (async-graphql
+/// reports the other cases).
+fn selected<'a>(document: &'a Document, name: Option<&str>) -> Option<&'a Operation> {
+    use async_graphql::parser::types::DocumentOperations;
+    match (&document.operations, name) {
         (DocumentOperations::Single(op), _) => Some(op),
         (DocumentOperations::Multiple(ops), Some(name)) => ops.get(name),
         (DocumentOperations::Multiple(_), None) => None,
-    };
-    operation.is_some_and(|op| op.node.ty != OperationType::Query)
+    }
+}
+
+/// Whether the operation `request` selects is anything but a query.
+fn selects_mutation(document: &Document, name: Option<&str>) -> bool {
+    use async_graphql::parser::types::OperationType;
+    selected(document, name).is_some_and(|op| op.node.ty != OperationType::Query)
+}
+
+/// The first required variable (non-null, no default) that the request leaves out
+/// or sets to null. async-graphql would report it on a field path, as if the
+/// operation had run; the spec makes it a request error.
+fn missing_variable(document: &Document, name: Option<&str>, variables: &async_graphql::Variables) -> Option<String> {
+    let operation = selected(document, name)?;
+    operation.node.variable_definitions.iter().find_map(|definition| {
+        let definition = &definition.node;
+        let required = !definition.var_type.node.nullable && definition.default_value.is_none();
+        let given = variables
+            .get(&definition.name.node)
+            .is_some_and(|v| *v != async_graphql::Value::Null);
+        (required && !given).then(|| definition.name.node.to_string())
+    })
 }
 
 fn not_acceptable() -> Response {
@@ -409,6 +433,12 @@ async fn execute(
             StatusCode::METHOD_NOT_ALLOWED,
             "METHOD_NOT_ALLOWED",
             "only queries may be sent with GET; send mutations with POST",
+        ));
+    }
+    if let Some(name) = missing_variable(&document, request.operation_name.as_deref(), &request.variables) {
+        return Err(RequestError::document(
+            "BAD_USER_INPUT",
+            format!("the required variable `${name}` is missing or null"),
         ));
     }
     if !inner.introspection.allows(headers, identity) {

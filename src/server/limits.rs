@@ -78,6 +78,9 @@ pub enum LimitError {
     /// Complexity above `max_complexity`.
     #[error("the query's complexity is above {0}")]
     TooComplex(usize),
+    /// A `first` or `last` outside `1..=max_page_size`.
+    #[error("`first` and `last` must be between 1 and {0}")]
+    PageSize(u32),
     /// A fragment spreads itself, directly or not.
     #[error("fragment `{0}` spreads itself")]
     FragmentCycle(String),
@@ -97,6 +100,7 @@ impl LimitError {
             LimitError::TooManyRootFields(_) => "TOO_MANY_ROOT_FIELDS",
             LimitError::TooManyDirectives(_) => "TOO_MANY_DIRECTIVES",
             LimitError::TooComplex(_) => "QUERY_TOO_COMPLEX",
+            LimitError::PageSize(_) => "BAD_USER_INPUT",
             LimitError::FragmentCycle(_) => "GRAPHQL_VALIDATION_FAILED",
             LimitError::Syntax(_) => "GRAPHQL_PARSE_FAILED",
         }
@@ -277,6 +281,7 @@ fn measure(document: &ExecutableDocument, variables: &Variables, max_page: u32) 
         variables,
         defaults: &defaults,
         max_page: u64::from(max_page.max(1)),
+        page_out_of_range: std::cell::Cell::new(false),
     };
     let mut memo: HashMap<&str, Cost> = HashMap::with_capacity(document.fragments.len());
     for name in fragment_order(document)? {
@@ -313,6 +318,9 @@ fn measure(document: &ExecutableDocument, variables: &Variables, max_page: u32) 
             .saturating_add(op.directives.len() as u64)
             .saturating_add(variable_directives as u64);
         take(cost, true);
+    }
+    if walker.page_out_of_range.get() {
+        return Err(LimitError::PageSize(max_page));
     }
     Ok(total)
 }
@@ -414,6 +422,8 @@ struct Walker<'a> {
     variables: &'a Variables,
     defaults: &'a HashMap<&'a str, u64>,
     max_page: u64,
+    /// Set when a `first` or `last` is a number outside `1..=max_page`.
+    page_out_of_range: std::cell::Cell<bool>,
 }
 
 impl Walker<'_> {
@@ -453,6 +463,15 @@ impl Walker<'_> {
         cost
     }
 
+    /// `n` as a page size, noting when it is outside `1..=max_page`.
+    fn bounded(&self, n: &async_graphql::Number) -> u64 {
+        let in_range = n.as_u64().is_some_and(|v| (1..=self.max_page).contains(&v));
+        if !in_range {
+            self.page_out_of_range.set(true);
+        }
+        number_as_size(n)
+    }
+
     /// The page a field's `first` or `last` asks for, at least 1 and at most the
     /// largest page; 1 for fields without one.
     fn page_size(&self, arguments: &[(Positioned<Name>, Positioned<Value>)]) -> u64 {
@@ -462,9 +481,9 @@ impl Walker<'_> {
                 continue;
             }
             let asked = match &value.node {
-                Value::Number(n) => number_as_size(n),
+                Value::Number(n) => self.bounded(n),
                 Value::Variable(var) => match self.variables.get(var) {
-                    Some(ConstValue::Number(n)) => number_as_size(n),
+                    Some(ConstValue::Number(n)) => self.bounded(n),
                     _ => self.defaults.get(var.as_str()).copied().unwrap_or(1),
                 },
                 _ => 1,
@@ -589,8 +608,13 @@ mod tests {
         };
         assert!(cost("100") > cost("5"));
         assert_eq!(cost("5"), 16);
-        assert_eq!(cost("-1"), cost("1"));
-        assert_eq!(cost("9007199254740992"), cost("100"));
+        for first in ["-1", "0", "101", "9007199254740992", "1.5"] {
+            assert_eq!(
+                code(&format!("{{ list(first: {first}) {{ a }} }}")),
+                "BAD_USER_INPUT",
+                "{first}"
+            );
+        }
         let vars = Variables::from_json(serde_json::json!({"n": 50}));
         let (_, m) = check("query($n: Int = 7) { list(first: $n) { a } }", &vars, &LIMITS).unwrap();
         assert_eq!(m.complexity, 51);

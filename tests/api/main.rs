@@ -11,4 +11,5 @@ mod helpers;
 mod http;
 mod operations;
 mod schema;
+mod security;
 mod values;
