@@ -648,4 +648,98 @@ mod tests {
         assert_eq!(s.tokens, 11);
         assert_eq!(s.nesting, 2);
     }
+
+    /// Property tests over the pre-check: no input panics, recurses without
+    /// bound or gets past a limit. `PROPTEST_CASES=100000 cargo test --lib
+    /// limits::tests::fuzz` runs them longer (by default 600 generated documents, 2,000
+    /// arbitrary texts and 2,000 arbitrary bodies).
+    mod fuzz {
+        use proptest::prelude::*;
+
+        use super::*;
+
+        /// `default` cases, or `PROPTEST_CASES`.
+        fn config(default: u32) -> ProptestConfig {
+            let cases = std::env::var("PROPTEST_CASES")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(default);
+            ProptestConfig {
+                cases,
+                failure_persistence: None,
+                ..ProptestConfig::default()
+            }
+        }
+
+        /// Fragments of GraphQL syntax, so generated documents get past the lexer
+        /// and the parser often, and stress the structural checks.
+        fn piece() -> impl Strategy<Value = String> {
+            prop_oneof![
+                Just("{".to_owned()),
+                Just("}".to_owned()),
+                Just("{ a ".to_owned()),
+                Just("...F ".to_owned()),
+                Just("...G ".to_owned()),
+                Just("... on Query { ".to_owned()),
+                Just("fragment F on Query { ".to_owned()),
+                Just("fragment G on Query { ".to_owned()),
+                Just("query Q($n: Int = 3) ".to_owned()),
+                Just("x: __typename ".to_owned()),
+                Just("__schema { types { name } } ".to_owned()),
+                Just("@skip(if: false) ".to_owned()),
+                Just("list(first: $n) ".to_owned()),
+                (0i64..2_000_000).prop_map(|n| format!("list(first: {n}) ")),
+                "[a-z_]{1,8} ".prop_map(|s| s),
+                Just("\"str\\\" ing\" ".to_owned()),
+                Just("\"\"\"block\"\"\" ".to_owned()),
+                Just("# comment\n".to_owned()),
+                Just("(a: {b: [1, 2]}) ".to_owned()),
+            ]
+        }
+
+        fn document() -> impl Strategy<Value = String> {
+            prop::collection::vec(piece(), 0..120).prop_map(|pieces| pieces.concat())
+        }
+
+        fn check_invariants(query: &str, variables: &Variables) {
+            if let Ok((_, m)) = check(query, variables, &LIMITS) {
+                assert!(m.tokens <= LIMITS.max_tokens);
+                assert!(m.depth <= LIMITS.max_depth as u64);
+                assert!(m.aliases <= LIMITS.max_aliases as u64);
+                assert!(m.root_fields <= LIMITS.max_root_fields as u64);
+                assert!(m.directives <= LIMITS.max_directives as u64);
+                assert!(m.complexity <= LIMITS.max_complexity as u64);
+                assert!(async_graphql::parser::parse_query(query).is_ok());
+            }
+        }
+
+        proptest! {
+            #![proptest_config(config(600))]
+
+            #[test]
+            fn graphql_like_documents_stay_within_the_limits(query in document(), n in any::<i64>()) {
+                let variables = Variables::from_json(serde_json::json!({"n": n}));
+                check_invariants(&query, &variables);
+            }
+        }
+
+        proptest! {
+            #![proptest_config(config(2_000))]
+
+            #[test]
+            fn any_text_is_checked_without_panicking(query in any::<String>()) {
+                check_invariants(&query, &Variables::default());
+            }
+
+            #[test]
+            fn any_request_body_parses_or_is_refused(body in prop::collection::vec(any::<u8>(), 0..512)) {
+                // What `POST /graphql` does with a body: it may fail, never panic.
+                if let Ok(async_graphql::BatchRequest::Single(request)) =
+                    serde_json::from_slice::<async_graphql::BatchRequest>(&body)
+                {
+                    check_invariants(&request.query, &request.variables);
+                }
+            }
+        }
+    }
 }
