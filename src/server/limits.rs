@@ -549,7 +549,9 @@ mod tests {
     fn a_fragment_bomb_is_measured_in_linear_time() {
         let started = Instant::now();
         assert_eq!(code(&fragment_bomb()), "QUERY_TOO_COMPLEX");
-        assert!(started.elapsed().as_millis() < 1000);
+        let took = started.elapsed();
+        eprintln!("fragment bomb refused in {took:?}");
+        assert!(took.as_millis() < 1000);
     }
 
     #[test]
