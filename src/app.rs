@@ -130,7 +130,7 @@ pub async fn run(
         state.begin_shutdown();
         let _ = stopping.send(());
     };
-    let serving = server::serve(listener, router, signal);
+    let serving = server::serve_with(listener, router, signal, config.server.header_read_timeout);
     let grace = config.server.shutdown_grace;
     tokio::select! {
         result = serving => result.context("serving HTTP"),

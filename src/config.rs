@@ -6,7 +6,12 @@
 //! rejected, and [`Config::validate`] names the key of every bad value. Tests build
 //! `Config` values in code and never touch the process environment.
 
-use std::{collections::BTreeMap, net::SocketAddr, path::Path, time::Duration};
+use std::{
+    collections::BTreeMap,
+    net::SocketAddr,
+    path::{Path, PathBuf},
+    time::Duration,
+};
 
 use figment::{
     Figment,
@@ -35,6 +40,10 @@ pub struct Config {
     pub auth: AuthConfig,
     /// The GraphQL schema's knobs.
     pub graphql: GraphqlConfig,
+    /// Operation limits: what one request may ask for.
+    pub limits: LimitsConfig,
+    /// Browser safety: CSRF prevention and CORS.
+    pub browser: BrowserConfig,
     /// The embedded demo upstreams, used when no upstream URL is configured.
     pub demo: DemoSettings,
     /// Logging.
@@ -61,6 +70,71 @@ pub struct ServerConfig {
     pub request_timeout: Duration,
     /// GraphQL requests in flight at most; past it, `503` with `Retry-After`.
     pub max_in_flight: usize,
+    /// `development` or `production`: production refuses the development JWT
+    /// secret, turns field suggestions off and introspection off except for a
+    /// secret header or a token scope.
+    pub mode: Mode,
+    /// Time a client has to send a request's headers; the connection is closed
+    /// past it (slow-header clients).
+    #[serde(with = "humantime_serde")]
+    pub header_read_timeout: Duration,
+}
+
+/// What the gateway runs as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// On a developer's machine: introspection and suggestions on.
+    #[default]
+    Development,
+    /// Facing the internet: the schema locked down, a real secret or key required.
+    Production,
+}
+
+/// Operation limits. Past one, a request error whose `extensions.code` names it,
+/// and nothing is executed.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    /// Longest document, in characters (`DOCUMENT_TOO_LONG`).
+    pub max_document_chars: usize,
+    /// Most lexical tokens in a document (`TOO_MANY_TOKENS`).
+    pub max_tokens: usize,
+    /// Deepest nesting of fields (`QUERY_TOO_DEEP`).
+    pub max_depth: usize,
+    /// Most aliases, fragments expanded (`TOO_MANY_ALIASES`).
+    pub max_aliases: usize,
+    /// Most root fields of an operation (`TOO_MANY_ROOT_FIELDS`).
+    pub max_root_fields: usize,
+    /// Most directives anywhere, fragments expanded (`TOO_MANY_DIRECTIVES`).
+    pub max_directives: usize,
+    /// Highest complexity: one per field, a selection multiplied by its field's
+    /// `first` (`QUERY_TOO_COMPLEX`).
+    pub max_complexity: usize,
+    /// Most errors one response carries; the rest become one summary error.
+    pub max_errors: usize,
+    /// Most operations in a batched request (a JSON array); `0` refuses batches
+    /// (`BATCHING_NOT_SUPPORTED`).
+    pub max_batch: usize,
+}
+
+/// Browser safety.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BrowserConfig {
+    /// Refuse a `GET` query that a browser could send without a preflight: it
+    /// must carry a non-simple header (`Content-Type: application/json` or one of
+    /// `csrf_headers`), else `400 CSRF_PREVENTED`.
+    pub csrf_prevention: bool,
+    /// Headers that mark a request as sent by a script, not a form or a link
+    /// (lower case).
+    pub csrf_headers: Vec<String>,
+    /// Origins allowed to call the gateway from a browser (`https://app.example`),
+    /// with credentials. Empty: no CORS headers at all.
+    pub cors_origins: Vec<String>,
+    /// How long a browser may cache a preflight answer.
+    #[serde(with = "humantime_serde")]
+    pub cors_max_age: Duration,
 }
 
 /// Where the upstream services are and how to call them.
@@ -158,6 +232,36 @@ pub struct AuthConfig {
     /// Lifetime of the tokens that `delivery-gateway token` mints.
     #[serde(with = "humantime_serde")]
     pub token_ttl: Duration,
+    /// The one algorithm tokens must be signed with: `HS256` (with `jwt_secret`),
+    /// `RS256` or `ES256` (with `public_key_file` or `jwks_url`).
+    pub algorithm: JwtAlgorithm,
+    /// PEM file of the public key for `RS256` / `ES256`.
+    pub public_key_file: Option<PathBuf>,
+    /// URL of a JSON Web Key Set for `RS256` / `ES256`, fetched at start, on a
+    /// timer and when a token names an unknown `kid`.
+    pub jwks_url: Option<Url>,
+    /// How often the key set is fetched again.
+    #[serde(with = "humantime_serde")]
+    pub jwks_refresh: Duration,
+    /// Shortest time between two fetches caused by unknown `kid`s.
+    #[serde(with = "humantime_serde")]
+    pub jwks_cooldown: Duration,
+    /// Required `iss` claim, when set.
+    pub issuer: Option<String>,
+    /// Required `aud` claim, when set.
+    pub audience: Option<String>,
+}
+
+/// A JWT signature algorithm the gateway accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum JwtAlgorithm {
+    /// HMAC-SHA256 with a shared secret.
+    #[default]
+    HS256,
+    /// RSA PKCS#1 v1.5 with SHA-256.
+    RS256,
+    /// ECDSA P-256 with SHA-256.
+    ES256,
 }
 
 /// The GraphQL schema's knobs.
@@ -171,6 +275,13 @@ pub struct GraphqlConfig {
     /// Longest time a DataLoader waits to gather keys into one batch.
     #[serde(with = "humantime_serde")]
     pub batch_delay: Duration,
+    /// In production: the header that carries `introspection_secret`.
+    pub introspection_header: String,
+    /// In production: a request with this value in `introspection_header` may
+    /// introspect. None: no header allows it.
+    pub introspection_secret: Option<String>,
+    /// In production: a token whose `scope` claim holds this scope may introspect.
+    pub introspection_scope: Option<String>,
 }
 
 /// The embedded demo upstreams.
@@ -216,6 +327,8 @@ impl Default for ServerConfig {
             shutdown_grace: Duration::from_secs(10),
             request_timeout: Duration::from_secs(2),
             max_in_flight: 1024,
+            mode: Mode::Development,
+            header_read_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -268,6 +381,47 @@ impl Default for AuthConfig {
             jwt_secret: DEVELOPMENT_JWT_SECRET.to_owned(),
             leeway: Duration::from_secs(30),
             token_ttl: Duration::from_secs(12 * 3600),
+            algorithm: JwtAlgorithm::HS256,
+            public_key_file: None,
+            jwks_url: None,
+            jwks_refresh: Duration::from_secs(300),
+            jwks_cooldown: Duration::from_secs(10),
+            issuer: None,
+            audience: None,
+        }
+    }
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        Self {
+            max_document_chars: 16_384,
+            max_tokens: 2_000,
+            max_depth: 15,
+            max_aliases: 30,
+            max_root_fields: 10,
+            max_directives: 20,
+            max_complexity: 10_000,
+            max_errors: 50,
+            max_batch: 0,
+        }
+    }
+}
+
+impl Default for BrowserConfig {
+    fn default() -> Self {
+        Self {
+            csrf_prevention: true,
+            csrf_headers: [
+                "apollo-require-preflight",
+                "x-apollo-operation-name",
+                "x-requested-with",
+                "graphql-require-preflight",
+            ]
+            .map(String::from)
+            .to_vec(),
+            cors_origins: Vec::new(),
+            cors_max_age: Duration::from_secs(600),
         }
     }
 }
@@ -278,6 +432,9 @@ impl Default for GraphqlConfig {
             max_page_size: 100,
             introspection: true,
             batch_delay: Duration::from_millis(1),
+            introspection_header: "x-introspection-secret".to_owned(),
+            introspection_secret: None,
+            introspection_scope: None,
         }
     }
 }
@@ -407,6 +564,7 @@ impl Config {
                 ));
             }
         }
+        self.validate_security()?;
         if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
             return Err(invalid("log.level", "not a valid tracing filter"));
         }
@@ -455,6 +613,137 @@ impl Config {
         }
         if breaker.open_for.is_zero() {
             return Err(invalid("upstreams.breaker.open_for", "must be longer than zero"));
+        }
+        Ok(())
+    }
+
+    /// The keys of the security sections: auth, limits, browser, mode.
+    fn validate_security(&self) -> Result<(), ConfigError> {
+        let production = self.server.mode == Mode::Production;
+        let auth = &self.auth;
+        match auth.algorithm {
+            JwtAlgorithm::HS256 => {
+                if production && auth.jwt_secret == DEVELOPMENT_JWT_SECRET {
+                    return Err(invalid(
+                        "auth.jwt_secret",
+                        "production mode refuses the development secret: set a secret of your own (GATEWAY_AUTH__JWT_SECRET) or use RS256/ES256",
+                    ));
+                }
+                if auth.public_key_file.is_some() || auth.jwks_url.is_some() {
+                    return Err(invalid(
+                        "auth.algorithm",
+                        "HS256 uses auth.jwt_secret, not a public key or JWKS",
+                    ));
+                }
+            }
+            JwtAlgorithm::RS256 | JwtAlgorithm::ES256 => {
+                if auth.public_key_file.is_some() == auth.jwks_url.is_some() {
+                    return Err(invalid(
+                        "auth.algorithm",
+                        "RS256 and ES256 need exactly one of auth.public_key_file and auth.jwks_url",
+                    ));
+                }
+                if let Some(file) = &auth.public_key_file {
+                    let pem = std::fs::read(file)
+                        .map_err(|e| invalid("auth.public_key_file", format!("{}: {e}", file.display())))?;
+                    let key = match auth.algorithm {
+                        JwtAlgorithm::ES256 => jsonwebtoken::DecodingKey::from_ec_pem(&pem),
+                        _ => jsonwebtoken::DecodingKey::from_rsa_pem(&pem),
+                    };
+                    key.map_err(|e| {
+                        invalid(
+                            "auth.public_key_file",
+                            format!(
+                                "{} is not a {:?} public key in PEM: {e}",
+                                file.display(),
+                                auth.algorithm
+                            ),
+                        )
+                    })?;
+                }
+            }
+        }
+        if let Some(url) = &auth.jwks_url
+            && (!matches!(url.scheme(), "http" | "https") || url.host().is_none())
+        {
+            return Err(invalid("auth.jwks_url", format!("`{url}` is not an http(s) URL")));
+        }
+        if auth.jwks_refresh < Duration::from_secs(1) {
+            return Err(invalid("auth.jwks_refresh", "must be at least 1s"));
+        }
+        if auth.leeway > Duration::from_secs(300) {
+            return Err(invalid("auth.leeway", "must be at most 5m"));
+        }
+        for (key, value) in [("auth.issuer", &auth.issuer), ("auth.audience", &auth.audience)] {
+            if value.as_deref().is_some_and(|v| v.trim().is_empty()) {
+                return Err(invalid(key, "must not be empty when set"));
+            }
+        }
+        let l = &self.limits;
+        for (key, value, min, max) in [
+            ("limits.max_document_chars", l.max_document_chars, 64, 1 << 20),
+            ("limits.max_tokens", l.max_tokens, 16, 100_000),
+            ("limits.max_depth", l.max_depth, 2, 28),
+            ("limits.max_aliases", l.max_aliases, 0, 10_000),
+            ("limits.max_root_fields", l.max_root_fields, 1, 1_000),
+            ("limits.max_directives", l.max_directives, 0, 10_000),
+            ("limits.max_complexity", l.max_complexity, 10, 10_000_000),
+            ("limits.max_errors", l.max_errors, 1, 10_000),
+            ("limits.max_batch", l.max_batch, 0, 100),
+        ] {
+            if !(min..=max).contains(&value) {
+                return Err(invalid(key, format!("must be between {min} and {max}")));
+            }
+        }
+        if self.server.header_read_timeout.is_zero() || self.server.header_read_timeout > Duration::from_secs(120) {
+            return Err(invalid("server.header_read_timeout", "must be between 1ms and 2m"));
+        }
+        let header_name = |key: &str, name: &str| {
+            axum::http::HeaderName::from_bytes(name.as_bytes())
+                .map(|_| ())
+                .map_err(|_| invalid(key, format!("`{name}` is not a header name")))
+        };
+        header_name("graphql.introspection_header", &self.graphql.introspection_header)?;
+        if self
+            .graphql
+            .introspection_secret
+            .as_deref()
+            .is_some_and(|s| s.len() < 16)
+        {
+            return Err(invalid(
+                "graphql.introspection_secret",
+                "must be at least 16 bytes long",
+            ));
+        }
+        for name in &self.browser.csrf_headers {
+            header_name("browser.csrf_headers", name)?;
+            if name.bytes().any(|b| b.is_ascii_uppercase()) {
+                return Err(invalid("browser.csrf_headers", format!("`{name}` must be lower case")));
+            }
+            if matches!(
+                name.as_str(),
+                "accept" | "accept-language" | "content-language" | "content-type" | "range"
+            ) {
+                return Err(invalid(
+                    "browser.csrf_headers",
+                    format!("`{name}` is a header browsers send without a preflight"),
+                ));
+            }
+        }
+        for origin in &self.browser.cors_origins {
+            let ok = Url::parse(origin).is_ok_and(|u| {
+                matches!(u.scheme(), "http" | "https")
+                    && u.host().is_some()
+                    && u.path() == "/"
+                    && !origin.ends_with('/')
+                    && u.query().is_none()
+            });
+            if !ok {
+                return Err(invalid(
+                    "browser.cors_origins",
+                    format!("`{origin}` is not an origin like `https://app.example` (no path, no `*`)"),
+                ));
+            }
         }
         Ok(())
     }

@@ -112,7 +112,13 @@ fn main() -> anyhow::Result<()> {
         }
         Command::Token { user } => {
             anyhow::ensure!(user > 0, "--user must be a positive user id");
-            print(&format!("{}\n", Authenticator::new(&config.auth).mint(UserId(user))));
+            let auth = Authenticator::new(&config.auth);
+            anyhow::ensure!(
+                auth.can_mint(),
+                "auth.algorithm {:?} verifies with a public key: tokens come from your identity provider",
+                config.auth.algorithm
+            );
+            print(&format!("{}\n", auth.mint(UserId(user))));
             Ok(())
         }
     }

@@ -25,8 +25,11 @@ pub type GatewaySchema = Schema<Query, EmptyMutation, EmptySubscription>;
 /// Options the schema is built with.
 #[derive(Debug, Clone, Copy)]
 pub struct SchemaOptions {
-    /// Answer introspection queries.
+    /// Answer introspection queries (the server may still refuse them per request).
     pub introspection: bool,
+    /// Offer "did you mean" suggestions in validation errors (they leak the
+    /// schema: off in production).
+    pub suggestions: bool,
 }
 
 /// Builds the schema. Per-request state goes on each request, not here.
@@ -35,10 +38,17 @@ pub fn build_schema(options: SchemaOptions) -> GatewaySchema {
     if !options.introspection {
         builder = builder.disable_introspection();
     }
+    if !options.suggestions {
+        builder = builder.disable_suggestions();
+    }
     builder.finish()
 }
 
 /// The SDL, exactly as `schema/schema.graphql` holds it.
 pub fn sdl() -> String {
-    build_schema(SchemaOptions { introspection: true }).sdl()
+    build_schema(SchemaOptions {
+        introspection: true,
+        suggestions: true,
+    })
+    .sdl()
 }

@@ -11,6 +11,15 @@
 //!   client accepts neither.
 //! - A present but invalid bearer token is `401` with `WWW-Authenticate`, before
 //!   anything is executed or any upstream called.
+//! - Every document goes through the pre-check of [`super::limits`] before
+//!   async-graphql parses or validates it (the parsed document is handed over, so
+//!   it is parsed once). Past a limit: a request error whose `extensions.code`
+//!   names it (`400` under the GraphQL media type, `200` under JSON), nothing
+//!   executed.
+//! - A `GET` must pass the CSRF check of [`super::browser`]; a compressed body
+//!   (`Content-Encoding`) is `415`; a batch (a JSON array) is refused, or run when
+//!   `limits.max_batch` allows; a response carries at most `limits.max_errors`
+//!   errors; introspection follows [`super::IntrospectionPolicy`].
 
 use axum::{
     body::Bytes,
@@ -21,8 +30,8 @@ use axum::{
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{AppState, admission, playground};
-use crate::{graphql::RequestScope, upstream::RequestContext};
+use super::{AppState, admission, limits, playground};
+use crate::{auth::Identity, graphql::RequestScope, upstream::RequestContext};
 
 /// Time past the deadline that execution may take to assemble the answer.
 const EXECUTION_GRACE: std::time::Duration = std::time::Duration::from_millis(250);
@@ -87,14 +96,67 @@ fn wants_html(headers: &HeaderMap) -> bool {
         .is_some_and(|a| a.contains("text/html"))
 }
 
-/// A request-level error: never executed, a JSON body with `errors` only.
-fn request_error(status: StatusCode, media: Media, code: &str, message: &str) -> Response {
-    let body = json!({"errors": [{"message": message, "extensions": {"code": code}}]});
-    let mut response = (status, [(header::CONTENT_TYPE, media.content_type())], body.to_string()).into_response();
-    response
-        .headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    response
+/// A request that is refused before anything executes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct RequestError {
+    /// The status, or `None` for a document error: `400` under the GraphQL media
+    /// type and `200` under JSON, as the GraphQL-over-HTTP spec says.
+    status: Option<StatusCode>,
+    code: &'static str,
+    message: String,
+}
+
+impl RequestError {
+    fn http(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status: Some(status),
+            code,
+            message: message.into(),
+        }
+    }
+
+    fn document(code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status: None,
+            code,
+            message: message.into(),
+        }
+    }
+
+    fn status(&self, media: Media) -> StatusCode {
+        self.status.unwrap_or(match media {
+            Media::GraphqlResponse => StatusCode::BAD_REQUEST,
+            Media::Json => StatusCode::OK,
+        })
+    }
+
+    fn body(&self) -> serde_json::Value {
+        json!({"errors": [{"message": self.message, "extensions": {"code": self.code}}]})
+    }
+
+    fn into_response(self, media: Media) -> Response {
+        let mut response = (
+            self.status(media),
+            [(header::CONTENT_TYPE, media.content_type())],
+            self.body().to_string(),
+        )
+            .into_response();
+        let headers = response.headers_mut();
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        match self.status {
+            Some(StatusCode::METHOD_NOT_ALLOWED) => {
+                headers.insert(header::ALLOW, HeaderValue::from_static("POST"));
+            }
+            Some(StatusCode::UNAUTHORIZED) => {
+                headers.insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Bearer error=\"invalid_token\""),
+                );
+            }
+            _ => {}
+        }
+        response
+    }
 }
 
 /// `POST /graphql`.
@@ -102,55 +164,78 @@ pub async fn post(State(state): State<AppState>, headers: HeaderMap, body: Resul
     let Some(media) = negotiate(&headers) else {
         return not_acceptable();
     };
+    match read_post(&state, &headers, body) {
+        Ok(Body::Single(request)) => single(&state, &headers, media, request, false).await,
+        Ok(Body::Batch(requests)) => batch(&state, &headers, media, requests).await,
+        Err(error) => error.into_response(media),
+    }
+}
+
+enum Body {
+    Single(Box<async_graphql::Request>),
+    Batch(Vec<async_graphql::Request>),
+}
+
+/// Checks the content type and encoding, and reads the body.
+fn read_post(state: &AppState, headers: &HeaderMap, body: Result<Bytes, BytesRejection>) -> Result<Body, RequestError> {
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .map(|v| v.split(';').next().unwrap_or("").trim().to_ascii_lowercase());
     if content_type.as_deref() != Some(JSON) {
-        return request_error(
+        return Err(RequestError::http(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            media,
             "UNSUPPORTED_MEDIA_TYPE",
             "send the request as `Content-Type: application/json`",
-        );
+        ));
     }
-    let body = match body {
-        Ok(body) => body,
-        Err(rejection) => {
-            let status = rejection.status();
-            let message = if status == StatusCode::PAYLOAD_TOO_LARGE {
-                "the request body is too large"
-            } else {
-                "the request body could not be read"
-            };
-            let code = if status == StatusCode::PAYLOAD_TOO_LARGE {
-                "PAYLOAD_TOO_LARGE"
-            } else {
-                "BAD_REQUEST"
-            };
-            return request_error(status, media, code, message);
+    let encoded = headers
+        .get_all(header::CONTENT_ENCODING)
+        .iter()
+        .any(|v| !v.to_str().is_ok_and(|v| v.trim().eq_ignore_ascii_case("identity")));
+    if encoded {
+        return Err(RequestError::http(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "UNSUPPORTED_MEDIA_TYPE",
+            "compressed request bodies (`Content-Encoding`) are not accepted",
+        ));
+    }
+    let body = body.map_err(|rejection| {
+        let status = rejection.status();
+        if status == StatusCode::PAYLOAD_TOO_LARGE {
+            RequestError::http(status, "PAYLOAD_TOO_LARGE", "the request body is too large")
+        } else {
+            RequestError::http(status, "BAD_REQUEST", "the request body could not be read")
         }
+    })?;
+    let malformed = || {
+        RequestError::http(
+            StatusCode::BAD_REQUEST,
+            "BAD_REQUEST",
+            "the body must be a JSON object with a `query` string and optional `variables`, `operationName` and `extensions`",
+        )
     };
-    let request = match serde_json::from_slice::<async_graphql::BatchRequest>(&body) {
-        Ok(async_graphql::BatchRequest::Single(request)) => request,
-        Ok(async_graphql::BatchRequest::Batch(_)) => {
-            return request_error(
-                StatusCode::BAD_REQUEST,
-                media,
-                "BATCHING_NOT_SUPPORTED",
-                "send one operation per request; batched requests are not supported",
-            );
+    match serde_json::from_slice::<async_graphql::BatchRequest>(&body).map_err(|_| malformed())? {
+        async_graphql::BatchRequest::Single(request) => Ok(Body::Single(Box::new(request))),
+        async_graphql::BatchRequest::Batch(requests) => {
+            let max = state.inner.max_batch;
+            if max == 0 {
+                Err(RequestError::http(
+                    StatusCode::BAD_REQUEST,
+                    "BATCHING_NOT_SUPPORTED",
+                    "send one operation per request; batched requests are not supported",
+                ))
+            } else if requests.is_empty() || requests.len() > max {
+                Err(RequestError::http(
+                    StatusCode::BAD_REQUEST,
+                    "TOO_MANY_OPERATIONS",
+                    format!("a batch holds 1 to {max} operations"),
+                ))
+            } else {
+                Ok(Body::Batch(requests))
+            }
         }
-        Err(_) => {
-            return request_error(
-                StatusCode::BAD_REQUEST,
-                media,
-                "BAD_REQUEST",
-                "the body must be a JSON object with a `query` string and optional `variables`, `operationName` and `extensions`",
-            );
-        }
-    };
-    execute(&state, &headers, media, request).await
+    }
 }
 
 /// The parameters of `GET /graphql`.
@@ -169,12 +254,12 @@ pub async fn get(State(state): State<AppState>, headers: HeaderMap, RawQuery(raw
         Ok(params) => params,
         Err(_) => {
             let media = negotiate(&headers).unwrap_or(Media::Json);
-            return request_error(
+            return RequestError::http(
                 StatusCode::BAD_REQUEST,
-                media,
                 "BAD_REQUEST",
                 "the URL parameters could not be read",
-            );
+            )
+            .into_response(media);
         }
     };
     if params.query.is_none() && wants_html(&headers) && state.inner.graphiql {
@@ -183,20 +268,40 @@ pub async fn get(State(state): State<AppState>, headers: HeaderMap, RawQuery(raw
     let Some(media) = negotiate(&headers) else {
         return not_acceptable();
     };
-    let Some(query) = params.query else {
-        return request_error(
+    match get_request(&state, &headers, params) {
+        Ok(request) => single(&state, &headers, media, Box::new(request), true).await,
+        Err(error) => error.into_response(media),
+    }
+}
+
+fn get_request(
+    state: &AppState,
+    headers: &HeaderMap,
+    params: GetParams,
+) -> Result<async_graphql::Request, RequestError> {
+    if !state.inner.csrf.allows(headers) {
+        return Err(RequestError::http(
             StatusCode::BAD_REQUEST,
-            media,
+            "CSRF_PREVENTED",
+            "this request may have come from a form or a link on another site; send `Content-Type: application/json` or an `Apollo-Require-Preflight` header",
+        ));
+    }
+    let Some(query) = params.query else {
+        return Err(RequestError::http(
+            StatusCode::BAD_REQUEST,
             "BAD_REQUEST",
             "the `query` parameter is missing",
-        );
+        ));
     };
     let mut request = async_graphql::Request::new(query);
     for (name, text) in [("variables", &params.variables), ("extensions", &params.extensions)] {
         let Some(text) = text else { continue };
         let Ok(serde_json::Value::Object(map)) = serde_json::from_str::<serde_json::Value>(text) else {
-            let message = format!("the `{name}` parameter must be a JSON object");
-            return request_error(StatusCode::BAD_REQUEST, media, "BAD_REQUEST", &message);
+            return Err(RequestError::http(
+                StatusCode::BAD_REQUEST,
+                "BAD_REQUEST",
+                format!("the `{name}` parameter must be a JSON object"),
+            ));
         };
         if name == "variables" {
             request = request.variables(async_graphql::Variables::from_json(serde_json::Value::Object(map)));
@@ -207,84 +312,190 @@ pub async fn get(State(state): State<AppState>, headers: HeaderMap, RawQuery(raw
     if let Some(name) = params.operation_name {
         request = request.operation_name(name);
     }
-    if selects_mutation(&request) {
-        let mut response = request_error(
-            StatusCode::METHOD_NOT_ALLOWED,
-            media,
-            "METHOD_NOT_ALLOWED",
-            "only queries may be sent with GET; send mutations with POST",
-        );
-        response
-            .headers_mut()
-            .insert(header::ALLOW, HeaderValue::from_static("POST"));
-        return response;
-    }
-    execute(&state, &headers, media, request).await
+    Ok(request)
 }
 
-/// Whether the operation `request` selects is anything but a query.
-fn selects_mutation(request: &async_graphql::Request) -> bool {
-    use async_graphql::parser::types::{DocumentOperations, OperationType};
-    let Ok(document) = async_graphql::parser::parse_query(&request.query) else {
-        return false; // execution reports the syntax error
-    };
-    let operation = match (&document.operations, request.operation_name.as_deref()) {
+type Document = async_graphql::parser::types::ExecutableDocument;
+type Operation = async_graphql::Positioned<async_graphql::parser::types::OperationDefinition>;
+
+/// The operation a request selects, if it names one that exists (async-graphql
+/// reports the other cases).
+fn selected<'a>(document: &'a Document, name: Option<&str>) -> Option<&'a Operation> {
+    use async_graphql::parser::types::DocumentOperations;
+    match (&document.operations, name) {
         (DocumentOperations::Single(op), _) => Some(op),
         (DocumentOperations::Multiple(ops), Some(name)) => ops.get(name),
         (DocumentOperations::Multiple(_), None) => None,
-    };
-    operation.is_some_and(|op| op.node.ty != OperationType::Query)
+    }
+}
+
+/// Whether the operation `request` selects is anything but a query.
+fn selects_mutation(document: &Document, name: Option<&str>) -> bool {
+    use async_graphql::parser::types::OperationType;
+    selected(document, name).is_some_and(|op| op.node.ty != OperationType::Query)
+}
+
+/// The first required variable (non-null, no default) that the request leaves out
+/// or sets to null. async-graphql would report it on a field path, as if the
+/// operation had run; the spec makes it a request error.
+fn missing_variable(document: &Document, name: Option<&str>, variables: &async_graphql::Variables) -> Option<String> {
+    let operation = selected(document, name)?;
+    operation.node.variable_definitions.iter().find_map(|definition| {
+        let definition = &definition.node;
+        let required = !definition.var_type.node.nullable && definition.default_value.is_none();
+        let given = variables
+            .get(&definition.name.node)
+            .is_some_and(|v| *v != async_graphql::Value::Null);
+        (required && !given).then(|| definition.name.node.to_string())
+    })
 }
 
 fn not_acceptable() -> Response {
-    request_error(
+    RequestError::http(
         StatusCode::NOT_ACCEPTABLE,
-        Media::Json,
         "NOT_ACCEPTABLE",
         "accept application/graphql-response+json or application/json",
     )
+    .into_response(Media::Json)
 }
 
-/// Authenticates, executes with a fresh per-request scope, and answers.
-async fn execute(state: &AppState, headers: &HeaderMap, media: Media, request: async_graphql::Request) -> Response {
-    let inner = &state.inner;
-    let viewer = match inner
+/// Who is asking: `None` for anonymous, a `401` error for a refused token.
+async fn identify(state: &AppState, headers: &HeaderMap) -> Result<Option<Identity>, RequestError> {
+    state
+        .inner
         .auth
         .authenticate(headers.get(header::AUTHORIZATION).map(|v| v.as_bytes()))
-    {
-        Ok(viewer) => viewer,
-        Err(error) => {
-            let mut response = request_error(StatusCode::UNAUTHORIZED, media, "UNAUTHENTICATED", &error.to_string());
-            response.headers_mut().insert(
-                header::WWW_AUTHENTICATE,
-                HeaderValue::from_static("Bearer error=\"invalid_token\""),
-            );
-            return response;
+        .await
+        .map_err(|error| RequestError::http(StatusCode::UNAUTHORIZED, "UNAUTHENTICATED", error.to_string()))
+}
+
+/// One operation: authenticate, pre-check, execute, answer.
+async fn single(
+    state: &AppState,
+    headers: &HeaderMap,
+    media: Media,
+    request: Box<async_graphql::Request>,
+    over_get: bool,
+) -> Response {
+    let identity = match identify(state, headers).await {
+        Ok(identity) => identity,
+        Err(error) => return error.into_response(media),
+    };
+    match execute(state, headers, identity.as_ref(), *request, over_get).await {
+        Ok(response) => respond(response, media, state.inner.max_errors),
+        Err(error) => error.into_response(media),
+    }
+}
+
+/// A batch (only when `limits.max_batch` allows it): each operation checked and
+/// run on its own, together; the answer is an array, `200`.
+async fn batch(state: &AppState, headers: &HeaderMap, media: Media, requests: Vec<async_graphql::Request>) -> Response {
+    let identity = match identify(state, headers).await {
+        Ok(identity) => identity,
+        Err(error) => return error.into_response(media),
+    };
+    let runs = requests
+        .into_iter()
+        .map(|request| execute(state, headers, identity.as_ref(), request, false));
+    let answers: Vec<serde_json::Value> = futures_util::future::join_all(runs)
+        .await
+        .into_iter()
+        .map(|outcome| match outcome {
+            Ok(mut response) => {
+                cap_errors(&mut response.errors, state.inner.max_errors);
+                serde_json::to_value(&response).unwrap_or_else(|_| json!({"errors": [{"message": "internal error"}]}))
+            }
+            Err(error) => error.body(),
+        })
+        .collect();
+    (
+        StatusCode::OK,
+        [
+            (header::CONTENT_TYPE, media.content_type()),
+            (header::CACHE_CONTROL, HeaderValue::from_static("private, no-store")),
+        ],
+        serde_json::Value::Array(answers).to_string(),
+    )
+        .into_response()
+}
+
+/// Pre-checks the document, applies the introspection policy and executes with
+/// a fresh per-request scope.
+async fn execute(
+    state: &AppState,
+    headers: &HeaderMap,
+    identity: Option<&Identity>,
+    mut request: async_graphql::Request,
+    over_get: bool,
+) -> Result<async_graphql::Response, RequestError> {
+    let inner = &state.inner;
+    let (document, measures) = limits::check(&request.query, &request.variables, &inner.document_limits)
+        .map_err(|error| RequestError::document(error.code(), error.to_string()))?;
+    if over_get && selects_mutation(&document, request.operation_name.as_deref()) {
+        return Err(RequestError::http(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "METHOD_NOT_ALLOWED",
+            "only queries may be sent with GET; send mutations with POST",
+        ));
+    }
+    if let Some(name) = missing_variable(&document, request.operation_name.as_deref(), &request.variables) {
+        return Err(RequestError::document(
+            "BAD_USER_INPUT",
+            format!("the required variable `${name}` is missing or null"),
+        ));
+    }
+    if !inner.introspection.allows(headers, identity) {
+        if measures.introspection {
+            return Err(RequestError::document(
+                "INTROSPECTION_DISABLED",
+                "introspection is not allowed here; fetch the schema from the team that runs this gateway",
+            ));
         }
-    };
-    let (deadline, budget) = match admission::deadline(headers, inner.request_timeout) {
-        Ok(deadline) => deadline,
-        Err(message) => return request_error(StatusCode::BAD_REQUEST, media, "BAD_REQUEST", message),
-    };
+        request = request.disable_introspection();
+    }
+    tracing::debug!(
+        depth = measures.depth,
+        complexity = measures.complexity,
+        tokens = measures.tokens,
+        "document accepted"
+    );
+    let (deadline, budget) = admission::deadline(headers, inner.request_timeout)
+        .map_err(|message| RequestError::http(StatusCode::BAD_REQUEST, "BAD_REQUEST", message))?;
+    request.set_parsed_query(document);
+    let viewer = identity.map(|i| i.user);
     let upstreams = inner.upstreams.for_request(RequestContext {
         deadline: Some(deadline),
     });
     let scope = RequestScope::new(upstreams, viewer, inner.limits, inner.batch_delay);
     // Every upstream call ends by the deadline, so execution does too; this bound
     // only guards against a resolver stuck on something else.
-    match tokio::time::timeout(budget + EXECUTION_GRACE, inner.schema.execute(request.data(scope))).await {
-        Ok(response) => respond(response, media),
-        Err(_) => request_error(
-            StatusCode::GATEWAY_TIMEOUT,
-            media,
-            "DEADLINE_EXCEEDED",
-            "the request did not finish before its deadline",
-        ),
+    tokio::time::timeout(budget + EXECUTION_GRACE, inner.schema.execute(request.data(scope)))
+        .await
+        .map_err(|_| {
+            RequestError::http(
+                StatusCode::GATEWAY_TIMEOUT,
+                "DEADLINE_EXCEEDED",
+                "the request did not finish before its deadline",
+            )
+        })
+}
+
+/// Keeps the first `max - 1` errors and sums up the rest in one.
+fn cap_errors(errors: &mut Vec<async_graphql::ServerError>, max: usize) {
+    if errors.len() <= max {
+        return;
     }
+    let omitted = errors.len() - max.saturating_sub(1);
+    errors.truncate(max.saturating_sub(1));
+    let mut summary = async_graphql::ServerError::new(format!("{omitted} more errors were omitted"), None);
+    let mut extensions = async_graphql::ErrorExtensionValues::default();
+    extensions.set("code", "TOO_MANY_ERRORS");
+    summary.extensions = Some(extensions);
+    errors.push(summary);
 }
 
 /// Serialises a GraphQL response with the status its media type calls for.
-fn respond(response: async_graphql::Response, media: Media) -> Response {
+fn respond(mut response: async_graphql::Response, media: Media, max_errors: usize) -> Response {
     // Errors without a path happened before execution: parsing or validation.
     let request_failed = response.data == async_graphql::Value::Null
         && !response.errors.is_empty()
@@ -294,7 +505,14 @@ fn respond(response: async_graphql::Response, media: Media) -> Response {
     } else {
         StatusCode::OK
     };
+    cap_errors(&mut response.errors, max_errors);
     let body = if request_failed {
+        for error in &mut response.errors {
+            let extensions = error.extensions.get_or_insert_with(Default::default);
+            if extensions.get("code").is_none() {
+                extensions.set("code", "GRAPHQL_VALIDATION_FAILED");
+            }
+        }
         // A request error has no `data` entry at all.
         serde_json::to_vec(&json!({"errors": response.errors}))
     } else {
@@ -320,6 +538,19 @@ mod tests {
         let mut headers = HeaderMap::new();
         headers.insert(header::ACCEPT, HeaderValue::from_str(value).unwrap());
         headers
+    }
+
+    #[test]
+    fn errors_past_the_cap_become_one_summary() {
+        let mut errors: Vec<_> = (0..120)
+            .map(|i| async_graphql::ServerError::new(format!("e{i}"), None))
+            .collect();
+        cap_errors(&mut errors, 50);
+        assert_eq!(errors.len(), 50);
+        assert_eq!(errors[49].message, "71 more errors were omitted");
+        let mut few = vec![async_graphql::ServerError::new("one", None)];
+        cap_errors(&mut few, 50);
+        assert_eq!(few.len(), 1);
     }
 
     #[test]

@@ -4,7 +4,9 @@
 //! and [`serve`], which takes a bound listener (tests bind `127.0.0.1:0`).
 
 mod admission;
+mod browser;
 mod endpoint;
+pub mod limits;
 mod playground;
 
 use std::{
@@ -19,19 +21,21 @@ use std::{
 use axum::{
     Router,
     extract::{DefaultBodyLimit, State},
-    http::{HeaderValue, header},
+    http::{HeaderMap, HeaderName, HeaderValue, header},
     response::IntoResponse,
     routing::get,
 };
+use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 use tower_http::{
     request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
     trace::TraceLayer,
 };
 
+use self::{browser::CsrfPolicy, limits::DocumentLimits};
 use crate::{
-    auth::Authenticator,
-    config::Config,
+    auth::{Authenticator, Identity},
+    config::{Config, Mode},
     graphql::{self, GatewaySchema, Limits, SchemaOptions},
     upstream::{Upstreams, UserId},
 };
@@ -53,6 +57,12 @@ struct Inner {
     graphiql: bool,
     /// Set once a shutdown signal arrived: readiness turns false.
     shutting_down: AtomicBool,
+    document_limits: DocumentLimits,
+    max_errors: usize,
+    max_batch: usize,
+    csrf: CsrfPolicy,
+    introspection: IntrospectionPolicy,
+    cors: Option<tower_http::cors::CorsLayer>,
     /// The demo user whose token GraphiQL's headers pane gets, when the gateway
     /// runs on its embedded demo.
     demo_user: Option<UserId>,
@@ -62,9 +72,12 @@ impl AppState {
     /// State for a gateway configured by `config`, calling `upstreams`.
     /// `demo_user` puts a token for that user into GraphiQL (embedded demo only).
     pub fn new(config: &Config, upstreams: Upstreams, demo_user: Option<UserId>) -> Self {
+        let production = config.server.mode == Mode::Production;
         let schema = graphql::build_schema(SchemaOptions {
             introspection: config.graphql.introspection,
+            suggestions: !production,
         });
+        let l = &config.limits;
         Self {
             inner: Arc::new(Inner {
                 sdl: schema.sdl(),
@@ -78,10 +91,80 @@ impl AppState {
                 request_timeout: config.server.request_timeout,
                 graphiql: config.server.graphiql,
                 shutting_down: AtomicBool::new(false),
+                document_limits: DocumentLimits {
+                    max_chars: l.max_document_chars,
+                    max_tokens: l.max_tokens,
+                    max_depth: l.max_depth,
+                    max_aliases: l.max_aliases,
+                    max_root_fields: l.max_root_fields,
+                    max_directives: l.max_directives,
+                    max_complexity: l.max_complexity,
+                    max_page_size: config.graphql.max_page_size,
+                },
+                max_errors: l.max_errors,
+                max_batch: l.max_batch,
+                csrf: CsrfPolicy::new(&config.browser),
+                introspection: IntrospectionPolicy::new(config),
+                cors: browser::cors_layer(&config.browser),
                 demo_user,
             }),
         }
     }
+}
+
+/// Who may introspect the schema.
+///
+/// In development, everyone (unless `graphql.introspection = false`). In
+/// production, only a request carrying `graphql.introspection_secret` in
+/// `graphql.introspection_header`, or a token with `graphql.introspection_scope`;
+/// with neither configured, no one.
+#[derive(Clone)]
+struct IntrospectionPolicy {
+    enabled: bool,
+    production: bool,
+    header: Option<HeaderName>,
+    secret: Option<String>,
+    scope: Option<String>,
+}
+
+impl IntrospectionPolicy {
+    fn new(config: &Config) -> Self {
+        let graphql = &config.graphql;
+        Self {
+            enabled: graphql.introspection,
+            production: config.server.mode == Mode::Production,
+            header: HeaderName::from_bytes(graphql.introspection_header.as_bytes()).ok(),
+            secret: graphql.introspection_secret.clone(),
+            scope: graphql.introspection_scope.clone(),
+        }
+    }
+
+    /// Whether a request with `headers` by `identity` may introspect.
+    fn allows(&self, headers: &HeaderMap, identity: Option<&Identity>) -> bool {
+        if !self.enabled {
+            return false;
+        }
+        if !self.production {
+            return true;
+        }
+        let by_secret = match (&self.header, &self.secret) {
+            (Some(header), Some(secret)) => headers
+                .get(header)
+                .is_some_and(|value| constant_time_eq(value.as_bytes(), secret.as_bytes())),
+            _ => false,
+        };
+        let by_scope = match (&self.scope, identity) {
+            (Some(scope), Some(identity)) => identity.has_scope(scope),
+            _ => false,
+        };
+        by_secret || by_scope
+    }
+}
+
+/// Compares without stopping at the first difference, so timing does not tell
+/// how much of a guessed secret was right.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 impl AppState {
@@ -91,11 +174,12 @@ impl AppState {
     }
 }
 
-/// All routes, with request ids, tracing, the body limit and load shedding.
+/// All routes, with request ids, tracing, CORS, the body limit and load shedding.
 pub fn router(state: AppState, max_body_bytes: usize, max_in_flight: usize) -> Router {
     let x_request_id = header::HeaderName::from_static("x-request-id");
+    let cors = state.inner.cors.clone();
     let slots = Arc::new(tokio::sync::Semaphore::new(max_in_flight));
-    Router::new()
+    let router = Router::new()
         .route("/graphql", get(endpoint::get).post(endpoint::post))
         .route_layer(axum::middleware::from_fn_with_state(slots, admission::shed_load))
         .route("/health", get(live))
@@ -121,17 +205,69 @@ pub fn router(state: AppState, max_body_bytes: usize, max_in_flight: usize) -> R
                 tracing::info_span!("request", method = %request.method(), route, request_id = id)
             }),
         )
-        .layer(SetRequestIdLayer::new(x_request_id, MakeRequestUuid))
+        .layer(SetRequestIdLayer::new(x_request_id, MakeRequestUuid));
+    match cors {
+        Some(cors) => router.layer(cors),
+        None => router,
+    }
 }
 
+/// The header read timeout [`serve`] uses (`server.header_read_timeout`'s default).
+pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Serves `router` on `listener` until `shutdown` resolves, then lets the
-/// requests in flight finish.
+/// requests in flight finish; headers must arrive within
+/// [`DEFAULT_HEADER_READ_TIMEOUT`].
 pub async fn serve(
     listener: TcpListener,
     router: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router).with_graceful_shutdown(shutdown).await
+    serve_with(listener, router, shutdown, DEFAULT_HEADER_READ_TIMEOUT).await
+}
+
+/// [`serve`], with the time a client gets to send a request's headers: a client
+/// that trickles them (slowloris) is disconnected past it. axum's own `serve`
+/// cannot set it, so connections are served with hyper's HTTP/1 builder.
+pub async fn serve_with(
+    listener: TcpListener,
+    router: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    header_read_timeout: Duration,
+) -> std::io::Result<()> {
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(header_read_timeout)
+        .keep_alive(true);
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let service = hyper_util::service::TowerToHyperService::new(router);
+    tokio::pin!(shutdown);
+    loop {
+        let (stream, _peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(error) => {
+                    // Out of file descriptors and the like: wait a little, go on.
+                    tracing::warn!(%error, "accepting a connection failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let connection = builder.serve_connection(TokioIo::new(stream), service.clone());
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            if let Err(error) = connection.await {
+                tracing::debug!(%error, "connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    graceful.shutdown().await;
+    Ok(())
 }
 
 /// `GET /health` and `GET /health/live`: the process runs and serves HTTP.

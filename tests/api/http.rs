@@ -13,6 +13,7 @@ async fn a_query_over_get_answers() {
         .get(app.url("/graphql"))
         .query(&[("query", "{ restaurant(id: \"17\") { id name } }")])
         .header("accept", "application/graphql-response+json")
+        .header("apollo-require-preflight", "true")
         .send()
         .await
         .unwrap();
@@ -36,6 +37,7 @@ async fn a_mutation_over_get_is_not_allowed() {
         .client
         .get(app.url("/graphql"))
         .query(&[("query", "mutation { x }")])
+        .header("apollo-require-preflight", "true")
         .send()
         .await
         .unwrap();

@@ -12,4 +12,5 @@ mod http;
 mod operations;
 mod resilience;
 mod schema;
+mod security;
 mod values;
