@@ -22,7 +22,10 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::{AppState, admission, playground};
-use crate::{graphql::RequestScope, upstream::RequestContext};
+use crate::{
+    graphql::RequestScope,
+    upstream::{RequestContext, cache::StaleLog},
+};
 
 /// Time past the deadline that execution may take to assemble the answer.
 const EXECUTION_GRACE: std::time::Duration = std::time::Duration::from_millis(250);
@@ -150,7 +153,7 @@ pub async fn post(State(state): State<AppState>, headers: HeaderMap, body: Resul
             );
         }
     };
-    execute(&state, &headers, media, request).await
+    execute(&state, &headers, media, request, false).await
 }
 
 /// The parameters of `GET /graphql`.
@@ -183,7 +186,11 @@ pub async fn get(State(state): State<AppState>, headers: HeaderMap, RawQuery(raw
     let Some(media) = negotiate(&headers) else {
         return not_acceptable();
     };
-    let Some(query) = params.query else {
+    let persisted = params
+        .extensions
+        .as_deref()
+        .is_some_and(|e| e.contains("persistedQuery"));
+    let Some(query) = params.query.or_else(|| persisted.then(String::new)) else {
         return request_error(
             StatusCode::BAD_REQUEST,
             media,
@@ -219,7 +226,7 @@ pub async fn get(State(state): State<AppState>, headers: HeaderMap, RawQuery(raw
             .insert(header::ALLOW, HeaderValue::from_static("POST"));
         return response;
     }
-    execute(&state, &headers, media, request).await
+    execute(&state, &headers, media, request, true).await
 }
 
 /// Whether the operation `request` selects is anything but a query.
@@ -245,8 +252,15 @@ fn not_acceptable() -> Response {
     )
 }
 
-/// Authenticates, executes with a fresh per-request scope, and answers.
-async fn execute(state: &AppState, headers: &HeaderMap, media: Media, request: async_graphql::Request) -> Response {
+/// Authenticates, executes with a fresh per-request scope, and answers. A `GET`
+/// (`http_cacheable`) of public data gets a public `Cache-Control`.
+async fn execute(
+    state: &AppState,
+    headers: &HeaderMap,
+    media: Media,
+    request: async_graphql::Request,
+    http_cacheable: bool,
+) -> Response {
     let inner = &state.inner;
     let viewer = match inner
         .auth
@@ -266,14 +280,24 @@ async fn execute(state: &AppState, headers: &HeaderMap, media: Media, request: a
         Ok(deadline) => deadline,
         Err(message) => return request_error(StatusCode::BAD_REQUEST, media, "BAD_REQUEST", message),
     };
+    let request = match inner.persisted.prepare(request).await {
+        Ok(request) => request,
+        Err(error) => return request_error(request_error_status(media), media, error.code(), &error.to_string()),
+    };
+    let stale = std::sync::Arc::new(StaleLog::default());
     let upstreams = inner.upstreams.for_request(RequestContext {
         deadline: Some(deadline),
+        stale: stale.clone(),
     });
     let scope = RequestScope::new(upstreams, viewer, inner.limits, inner.batch_delay);
     // Every upstream call ends by the deadline, so execution does too; this bound
     // only guards against a resolver stuck on something else.
     match tokio::time::timeout(budget + EXECUTION_GRACE, inner.schema.execute(request.data(scope))).await {
-        Ok(response) => respond(response, media),
+        Ok(mut response) => {
+            let served_stale = flag_stale(&mut response, &stale);
+            let public = http_cacheable && viewer.is_none() && !served_stale;
+            respond(response, media, public)
+        }
         Err(_) => request_error(
             StatusCode::GATEWAY_TIMEOUT,
             media,
@@ -283,8 +307,64 @@ async fn execute(state: &AppState, headers: &HeaderMap, media: Media, request: a
     }
 }
 
+/// The status of a request error that GraphQL clients must read as a response:
+/// `400` under the GraphQL response media type, else `200`.
+fn request_error_status(media: Media) -> StatusCode {
+    match media {
+        Media::GraphqlResponse => StatusCode::BAD_REQUEST,
+        Media::Json => StatusCode::OK,
+    }
+}
+
+/// Adds `extensions.stale` (which services, entities and fields were served from
+/// an expired cache entry because their upstream failed) and logs it. Whether
+/// anything was stale.
+fn flag_stale(response: &mut async_graphql::Response, stale: &StaleLog) -> bool {
+    let entries = stale.entries();
+    if entries.is_empty() {
+        return false;
+    }
+    let list: Vec<serde_json::Value> = entries
+        .iter()
+        .map(|e| {
+            tracing::warn!(
+                service = e.service.name(),
+                route = e.route,
+                entities = e.ids.len(),
+                "answered with stale data"
+            );
+            json!({
+                "service": e.service.name(),
+                "route": e.route,
+                "ids": e.ids,
+                "fields": crate::graphql::fields_served_by(e.service),
+            })
+        })
+        .collect();
+    if let Ok(value) = async_graphql::Value::from_json(serde_json::Value::Array(list)) {
+        response.extensions.insert("stale".to_owned(), value);
+    }
+    true
+}
+
+/// The `Cache-Control` of an answer: `public, max-age=N` from the schema's cache
+/// hints (the smallest `max_age` of the selection) when `public` allows it and the
+/// answer is complete; `private, no-store` for everything else.
+fn cache_control(response: &async_graphql::Response, public: bool) -> HeaderValue {
+    let hints = response.cache_control;
+    if public
+        && hints.public
+        && hints.max_age > 0
+        && response.errors.is_empty()
+        && let Ok(value) = HeaderValue::from_str(&format!("public, max-age={}", hints.max_age))
+    {
+        return value;
+    }
+    HeaderValue::from_static("private, no-store")
+}
+
 /// Serialises a GraphQL response with the status its media type calls for.
-fn respond(response: async_graphql::Response, media: Media) -> Response {
+fn respond(response: async_graphql::Response, media: Media, public: bool) -> Response {
     // Errors without a path happened before execution: parsing or validation.
     let request_failed = response.data == async_graphql::Value::Null
         && !response.errors.is_empty()
@@ -305,7 +385,8 @@ fn respond(response: async_graphql::Response, media: Media) -> Response {
         status,
         [
             (header::CONTENT_TYPE, media.content_type()),
-            (header::CACHE_CONTROL, HeaderValue::from_static("private, no-store")),
+            (header::CACHE_CONTROL, cache_control(&response, public)),
+            (header::VARY, HeaderValue::from_static("accept, authorization")),
         ],
         body,
     )

@@ -5,6 +5,7 @@
 
 mod admission;
 mod endpoint;
+pub mod persisted;
 mod playground;
 
 use std::{
@@ -51,6 +52,8 @@ struct Inner {
     batch_delay: Duration,
     request_timeout: Duration,
     graphiql: bool,
+    /// Persisted queries (APQ) and the safelist, resolved before execution.
+    persisted: persisted::PersistedQueries,
     /// Set once a shutdown signal arrived: readiness turns false.
     shutting_down: AtomicBool,
     /// The demo user whose token GraphiQL's headers pane gets, when the gateway
@@ -69,6 +72,7 @@ impl AppState {
             inner: Arc::new(Inner {
                 sdl: schema.sdl(),
                 schema,
+                persisted: persisted::PersistedQueries::new(&config.persisted_queries, upstreams.redis().cloned()),
                 upstreams,
                 auth: Authenticator::new(&config.auth),
                 limits: Limits {

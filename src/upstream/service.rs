@@ -51,6 +51,11 @@ impl Service {
         Service::Recommendations,
     ];
 
+    /// The service named `name` (its configuration key).
+    pub fn from_name(name: &str) -> Option<Service> {
+        Service::ALL.into_iter().find(|s| s.name() == name)
+    }
+
     /// The service's name: its configuration key and the demo's path prefix.
     pub const fn name(self) -> &'static str {
         match self {
