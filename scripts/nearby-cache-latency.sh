@@ -3,8 +3,8 @@
 # demo upstreams at 20 ms per call.
 set -u
 TMP=$(mktemp -d)
-B="${CARGO_TARGET_DIR:-target}/release/delivery-gateway"   # after: cargo build --release
 cd "$(dirname "$0")/.."
+B="${CARGO_TARGET_DIR:-target}/release/delivery-gateway"   # after: cargo build --release
 $B demo-upstreams --listen 127.0.0.1:4101 --latency-ms 20 >"$TMP"/demo.log 2>&1 & DEMO=$!
 GATEWAY_LOG__LEVEL=warn $B serve --listen 127.0.0.1:4102 --upstreams http://127.0.0.1:4101 >"$TMP"/gw-cached.log 2>&1 & GW1=$!
 GATEWAY_LOG__LEVEL=warn GATEWAY_CACHE__ENABLED=false $B serve --listen 127.0.0.1:4103 --upstreams http://127.0.0.1:4101 >"$TMP"/gw-uncached.log 2>&1 & GW2=$!
