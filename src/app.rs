@@ -1,7 +1,7 @@
 //! Start-up: turn a [`Config`] into a running gateway, starting the embedded demo
 //! upstreams when no upstream URL is configured.
 
-use std::{collections::HashMap, future::Future, net::SocketAddr};
+use std::{collections::HashMap, future::Future, net::SocketAddr, sync::Arc};
 
 use anyhow::Context as _;
 use tokio::net::TcpListener;
@@ -11,7 +11,10 @@ use crate::{
     config::{Config, service_url},
     demo::{self, Demo, DemoConfig},
     server::{self, AppState},
-    upstream::{GuardSettings, HttpSettings, Service, ServiceSettings, Upstreams, UserId},
+    upstream::{
+        Caching, GuardSettings, HttpSettings, Service, ServiceSettings, Upstreams, UserId,
+        cache::{CacheCounters, CacheSettings, EntityCache, RedisStore},
+    },
 };
 
 /// Where the gateway's upstreams are.
@@ -57,12 +60,56 @@ pub async fn wire(config: &Config) -> anyhow::Result<Wiring> {
             (bases, Some(addr))
         }
     };
-    let upstreams = Upstreams::new(service_settings(config, bases), http_settings(config))
+    let counters = Arc::new(CacheCounters::default());
+    let redis = redis_store(config, &counters)?;
+    let cache = config
+        .cache
+        .enabled
+        .then(|| EntityCache::new(cache_settings(config), redis.clone(), counters.clone()));
+
+    let caching = Caching {
+        cache,
+        coalesce: config.cache.coalesce,
+        counters,
+        redis,
+    };
+    let upstreams = Upstreams::new(service_settings(config, bases), http_settings(config), caching)
         .context("building the upstream HTTP clients")?;
     Ok(Wiring {
         upstreams,
         embedded_demo,
     })
+}
+
+/// The Redis tier, when `cache.redis_url` is set. It connects on first use, so a
+/// Redis that is down at start only means a memory-only start.
+fn redis_store(config: &Config, counters: &Arc<CacheCounters>) -> anyhow::Result<Option<Arc<RedisStore>>> {
+    let Some(url) = &config.cache.redis_url else {
+        return Ok(None);
+    };
+    let store = RedisStore::new(
+        url,
+        config.cache.redis_prefix.clone(),
+        config.cache.redis_timeout,
+        counters.clone(),
+    )
+    .context("cache.redis_url")?;
+    Ok(Some(Arc::new(store)))
+}
+
+fn cache_settings(config: &Config) -> CacheSettings {
+    let c = &config.cache;
+    CacheSettings {
+        enabled: c.enabled,
+        max_bytes: c.max_bytes,
+        stale_window: c.stale_window,
+        ttl: c
+            .ttl
+            .iter()
+            .filter_map(|(name, ttl)| Some((Service::from_name(name)?, **ttl)))
+            .collect(),
+        coalesce: c.coalesce,
+    }
 }
 
 fn http_settings(config: &Config) -> HttpSettings {

@@ -44,6 +44,10 @@ pub struct Config {
     pub limits: LimitsConfig,
     /// Browser safety: CSRF prevention and CORS.
     pub browser: BrowserConfig,
+    /// The entity cache, coalescing and the shared Redis tier.
+    pub cache: CacheConfig,
+    /// Automatic persisted queries and the safelist.
+    pub persisted_queries: PersistedQueriesConfig,
     /// The embedded demo upstreams, used when no upstream URL is configured.
     pub demo: DemoSettings,
     /// Logging.
@@ -282,6 +286,90 @@ pub struct GraphqlConfig {
     pub introspection_secret: Option<String>,
     /// In production: a token whose `scope` claim holds this scope may introspect.
     pub introspection_scope: Option<String>,
+}
+
+/// The entity cache below the DataLoader, single-flight coalescing, and the Redis
+/// tier that replicas share (also used for persisted queries).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CacheConfig {
+    /// Cache public upstream entities at all.
+    pub enabled: bool,
+    /// Bound of the in-memory tier, in bytes (of the entities' JSON).
+    pub max_bytes: u64,
+    /// Redis URL (`redis://127.0.0.1:6379`) of the tier replicas share; none: memory only.
+    pub redis_url: Option<String>,
+    /// Prefix of every Redis key the gateway writes (one per deployment or test).
+    pub redis_prefix: String,
+    /// Longest time a Redis operation may take before it counts as failed.
+    #[serde(with = "humantime_serde")]
+    pub redis_timeout: Duration,
+    /// How long past its freshness an entry is kept, to be served (flagged stale)
+    /// when its upstream fails.
+    #[serde(with = "humantime_serde")]
+    pub stale_window: Duration,
+    /// Share identical upstream calls in flight (public ones, or one user's own).
+    pub coalesce: bool,
+    /// Freshness per service (`cache.ttl.menus = "30s"`) instead of the upstream's
+    /// `max-age`; `"0s"` stops caching that service. Private answers are never cached.
+    pub ttl: BTreeMap<String, humantime_serde::Serde<Duration>>,
+}
+
+/// Apollo automatic persisted queries, and the safelist for production.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PersistedQueriesConfig {
+    /// Accept Apollo APQ registrations (`extensions.persistedQuery`).
+    pub apq: bool,
+    /// Only operations of `manifest` may run (`enforce`), or runs of others are
+    /// logged (`log`), or no safelist (`off`).
+    pub safelist: SafelistMode,
+    /// Apollo persisted-query manifest (JSON: `{"operations": [{"id", "body"}]}`).
+    pub manifest: Option<std::path::PathBuf>,
+    /// Bound of the in-memory store of registered documents, in bytes.
+    pub max_bytes: u64,
+    /// How long Redis keeps a registered document.
+    #[serde(with = "humantime_serde")]
+    pub redis_ttl: Duration,
+}
+
+/// What the safelist does with an operation that is not in the manifest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SafelistMode {
+    /// No safelist: any operation runs.
+    Off,
+    /// Runs it and logs a warning (for rolling a safelist out).
+    Log,
+    /// Refuses it (`PERSISTED_QUERY_NOT_IN_SAFELIST`).
+    Enforce,
+}
+
+impl Default for CacheConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            max_bytes: 64 * 1024 * 1024,
+            redis_url: None,
+            redis_prefix: "dg:".to_owned(),
+            redis_timeout: Duration::from_millis(100),
+            stale_window: Duration::from_secs(300),
+            coalesce: true,
+            ttl: BTreeMap::new(),
+        }
+    }
+}
+
+impl Default for PersistedQueriesConfig {
+    fn default() -> Self {
+        Self {
+            apq: true,
+            safelist: SafelistMode::Off,
+            manifest: None,
+            max_bytes: 16 * 1024 * 1024,
+            redis_ttl: Duration::from_secs(7 * 24 * 3600),
+        }
+    }
 }
 
 /// The embedded demo upstreams.
@@ -526,6 +614,7 @@ impl Config {
             }
         }
         self.validate_resilience()?;
+        self.validate_caching()?;
         let known: Vec<&str> = Service::ALL.iter().map(|s| s.name()).collect();
         for (name, over) in &self.upstreams.overrides {
             let key = format!("upstreams.overrides.{name}");
@@ -748,6 +837,60 @@ impl Config {
         Ok(())
     }
 
+    fn validate_caching(&self) -> Result<(), ConfigError> {
+        let cache = &self.cache;
+        if cache.max_bytes < 1024 * 1024 {
+            return Err(invalid("cache.max_bytes", "must be at least 1048576 (1 MiB)"));
+        }
+        if let Some(url) = &cache.redis_url
+            && redis::Client::open(url.as_str()).is_err()
+        {
+            return Err(invalid(
+                "cache.redis_url",
+                "is not a Redis URL (redis://host:port[/db])",
+            ));
+        }
+        if cache.redis_prefix.is_empty() {
+            return Err(invalid("cache.redis_prefix", "must not be empty"));
+        }
+        if cache.redis_timeout.is_zero() || cache.redis_timeout > Duration::from_secs(5) {
+            return Err(invalid("cache.redis_timeout", "must be between 1ms and 5s"));
+        }
+        if cache.stale_window > Duration::from_secs(7 * 24 * 3600) {
+            return Err(invalid("cache.stale_window", "must be at most 7 days"));
+        }
+        for (name, ttl) in &cache.ttl {
+            if Service::from_name(name).is_none() {
+                return Err(invalid(format!("cache.ttl.{name}"), "unknown service"));
+            }
+            if **ttl > Duration::from_secs(24 * 3600) {
+                return Err(invalid(format!("cache.ttl.{name}"), "must be at most 24h"));
+            }
+        }
+        let pq = &self.persisted_queries;
+        if pq.max_bytes < 64 * 1024 {
+            return Err(invalid("persisted_queries.max_bytes", "must be at least 65536"));
+        }
+        if pq.redis_ttl < Duration::from_secs(1) {
+            return Err(invalid("persisted_queries.redis_ttl", "must be at least 1s"));
+        }
+        match (&pq.manifest, pq.safelist) {
+            (None, SafelistMode::Log | SafelistMode::Enforce) => {
+                return Err(invalid(
+                    "persisted_queries.manifest",
+                    "is required when persisted_queries.safelist is `log` or `enforce`",
+                ));
+            }
+            (Some(path), _) => {
+                if let Err(message) = crate::server::persisted::Manifest::load(path) {
+                    return Err(invalid("persisted_queries.manifest", message));
+                }
+            }
+            (None, SafelistMode::Off) => {}
+        }
+        Ok(())
+    }
+
     /// Whether the gateway should start the demo upstreams itself (no URL configured).
     pub fn uses_embedded_demo(&self) -> bool {
         self.upstreams.base_url.is_none() && self.upstreams.services.is_empty()
@@ -857,6 +1000,24 @@ mod tests {
         std::fs::write(&file, "[server]\nlisten = \"127.0.0.1:4000\"\nlisten_port = 1\n").unwrap();
         let error = Config::load(Some(&file)).unwrap_err().to_string();
         assert!(error.contains("listen_port"), "{error}");
+    }
+
+    #[test]
+    fn cache_keys_are_checked_by_name() {
+        let mut config = Config::default();
+        config.cache.ttl.insert("menu".into(), Duration::from_secs(1).into());
+        let error = config.validate().unwrap_err().to_string();
+        assert!(error.contains("cache.ttl.menu"), "{error}");
+
+        let mut config = Config::default();
+        config.cache.redis_url = Some("http://127.0.0.1:6379".into());
+        let error = config.validate().unwrap_err().to_string();
+        assert!(error.contains("cache.redis_url"), "{error}");
+
+        let mut config = Config::default();
+        config.persisted_queries.safelist = SafelistMode::Enforce;
+        let error = config.validate().unwrap_err().to_string();
+        assert!(error.contains("persisted_queries.manifest"), "{error}");
     }
 
     #[test]

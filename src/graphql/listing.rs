@@ -39,6 +39,7 @@ impl RestaurantSort {
 
 /// A delivery area.
 #[derive(SimpleObject, Clone)]
+#[graphql(cache_control(max_age = 300))]
 pub struct Area {
     /// The area's id.
     pub id: async_graphql::ID,

@@ -224,35 +224,29 @@ restaurant_keyed!(
     Restaurant,
     Arc<Restaurant>,
     |this, ids| this.upstreams.restaurants(&ids),
-    Arc::new
+    |r| r
 );
-restaurant_keyed!(
-    MenuKey,
-    Menu,
-    Arc<Menu>,
-    |this, ids| this.upstreams.menus(&ids),
-    Arc::new
-);
+restaurant_keyed!(MenuKey, Menu, Arc<Menu>, |this, ids| this.upstreams.menus(&ids), |r| r);
 restaurant_keyed!(
     RatingKey,
     Rating,
     Rating,
     |this, ids| this.upstreams.ratings(&ids),
-    |r| r
+    Arc::unwrap_or_clone
 );
 restaurant_keyed!(
     AvailabilityKey,
     Availability,
     Availability,
     |this, ids| this.upstreams.availability(&ids),
-    |r| r
+    Arc::unwrap_or_clone
 );
 restaurant_keyed!(
     PromotionsKey,
     Promotions,
     Arc<[Promotion]>,
     |this, ids| this.upstreams.promotions(&ids, this.viewer),
-    |p: crate::upstream::Promotions| Arc::from(p.promotions)
+    |p: Arc<crate::upstream::Promotions>| Arc::from(p.promotions.as_slice())
 );
 
 impl Loader<EstimateKey> for UpstreamLoader {
@@ -264,7 +258,11 @@ impl Loader<EstimateKey> for UpstreamLoader {
         self.remembering(keys, |k| Failed::Estimate(*k), async {
             let answers = try_join_all(groups.into_iter().map(|(to, ids)| async move {
                 let records = self.upstreams.estimates(to.location(), &ids).await?;
-                Ok::<_, UpstreamError>(by_restaurant(records, |id| EstimateKey { to, id }, |r| r))
+                Ok::<_, UpstreamError>(by_restaurant(
+                    records,
+                    |id| EstimateKey { to, id },
+                    Arc::unwrap_or_clone,
+                ))
             }))
             .await?;
             Ok(answers.into_iter().flatten().collect())
@@ -282,7 +280,11 @@ impl Loader<FeesKey> for UpstreamLoader {
         self.remembering(keys, |k| Failed::Fees(k.clone()), async {
             let answers = try_join_all(groups.into_iter().map(|(area, ids)| async move {
                 let records = self.upstreams.fees(&area, &ids).await?;
-                Ok::<_, UpstreamError>(by_restaurant(records, |id| FeesKey { area: area.clone(), id }, |r| r))
+                Ok::<_, UpstreamError>(by_restaurant(
+                    records,
+                    |id| FeesKey { area: area.clone(), id },
+                    Arc::unwrap_or_clone,
+                ))
             }))
             .await?;
             Ok(answers.into_iter().flatten().collect())

@@ -52,3 +52,27 @@ pub fn sdl() -> String {
     })
     .sdl()
 }
+
+/// The schema fields whose data comes from `service`: what `extensions.stale`
+/// names when that service's data was served from an expired cache entry.
+pub fn fields_served_by(service: crate::upstream::Service) -> &'static [&'static str] {
+    use crate::upstream::Service;
+    match service {
+        Service::Geo => &["restaurants.area", "restaurants.edges"],
+        Service::Restaurants => &[
+            "Restaurant.name",
+            "Restaurant.cuisines",
+            "Restaurant.priceLevel",
+            "Restaurant.address",
+            "Restaurant.location",
+            "Restaurant.imageUrl",
+        ],
+        Service::Menus => &["Restaurant.menu"],
+        Service::Ratings => &["Restaurant.rating"],
+        Service::Logistics => &["Restaurant.deliveryEstimate"],
+        Service::Pricing => &["Restaurant.deliveryFee", "Restaurant.minimumOrder"],
+        Service::Availability => &["Restaurant.isOpen", "Restaurant.nextStatusChangeAt"],
+        Service::Promotions => &["Restaurant.promotions"],
+        _ => &[],
+    }
+}

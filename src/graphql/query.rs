@@ -21,6 +21,7 @@ impl Query {
     /// The signed-in user (needs `Authorization: Bearer <token>`). Null with an
     /// `UNAUTHENTICATED` error when signed out; null when the token's user does not
     /// exist.
+    #[graphql(cache_control(private))]
     async fn me(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<User>> {
         let viewer = RequestScope::of(ctx).viewer()?;
         let profile = user::prefetch(ctx, viewer).await?;

@@ -121,6 +121,7 @@ where
 
 /// Rating of a restaurant by its customers.
 #[derive(SimpleObject)]
+#[graphql(cache_control(max_age = 60))]
 pub struct Rating {
     /// Mean rating, 1.0 to 5.0.
     pub average: f64,
@@ -130,6 +131,7 @@ pub struct Rating {
 
 /// How long a delivery takes.
 #[derive(SimpleObject)]
+#[graphql(cache_control(max_age = 30))]
 pub struct DeliveryEstimate {
     /// Minutes from ordering to the door.
     pub minutes: u32,
@@ -159,8 +161,9 @@ pub struct Promotion {
     pub discount_percent: u32,
 }
 
-/// A restaurant that delivers through the platform.
-#[Object]
+/// A restaurant that delivers through the platform. Its data is public: HTTP
+/// caches may keep it 60 s (less for the fields that say so).
+#[Object(cache_control(max_age = 60))]
 impl Restaurant {
     /// The restaurant's id.
     async fn id(&self) -> ID {
@@ -228,6 +231,7 @@ impl Restaurant {
 
     /// How long a delivery takes to `to`, or, in a `restaurants(near:)` list, to
     /// that location. Null when neither is known.
+    #[graphql(cache_control(max_age = 30))]
     async fn delivery_estimate(
         &self,
         ctx: &Context<'_>,
@@ -264,11 +268,13 @@ impl Restaurant {
     }
 
     /// Whether it takes orders now.
+    #[graphql(cache_control(max_age = 15))]
     async fn is_open(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<bool>> {
         Ok(self.availability(ctx).await?.map(|a| a.open))
     }
 
     /// When `isOpen` next changes.
+    #[graphql(cache_control(max_age = 15))]
     async fn next_status_change_at(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<OffsetDateTime>> {
         Ok(self.availability(ctx).await?.and_then(|a| a.next_change_at))
     }
@@ -317,7 +323,7 @@ impl Restaurant {
 pub struct Menu(Arc<upstream::Menu>);
 
 /// A restaurant's menu.
-#[Object]
+#[Object(cache_control(max_age = 60))]
 impl Menu {
     /// Sections of the menu, in the order the restaurant shows them.
     async fn categories(&self) -> Vec<MenuCategory<'_>> {

@@ -76,7 +76,7 @@ pub struct Loyalty {
 }
 
 /// The signed-in user.
-#[Object]
+#[Object(cache_control(private))]
 impl User {
     /// The user's id.
     async fn id(&self) -> ID {

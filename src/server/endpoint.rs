@@ -31,7 +31,11 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::{AppState, admission, limits, playground};
-use crate::{auth::Identity, graphql::RequestScope, upstream::RequestContext};
+use crate::{
+    auth::Identity,
+    graphql::RequestScope,
+    upstream::{RequestContext, cache::StaleLog},
+};
 
 /// Time past the deadline that execution may take to assemble the answer.
 const EXECUTION_GRACE: std::time::Duration = std::time::Duration::from_millis(250);
@@ -286,7 +290,12 @@ fn get_request(
             "this request may have come from a form or a link on another site; send `Content-Type: application/json` or an `Apollo-Require-Preflight` header",
         ));
     }
-    let Some(query) = params.query else {
+    // An automatic persisted query may come as its hash alone.
+    let persisted = params
+        .extensions
+        .as_deref()
+        .is_some_and(|e| e.contains("persistedQuery"));
+    let Some(query) = params.query.or_else(|| persisted.then(String::new)) else {
         return Err(RequestError::http(
             StatusCode::BAD_REQUEST,
             "BAD_REQUEST",
@@ -382,7 +391,11 @@ async fn single(
         Err(error) => return error.into_response(media),
     };
     match execute(state, headers, identity.as_ref(), *request, over_get).await {
-        Ok(response) => respond(response, media, state.inner.max_errors),
+        Ok((response, served_stale)) => {
+            // Only an anonymous GET of fresh data may be cached by a CDN.
+            let public = over_get && identity.is_none() && !served_stale;
+            respond(response, media, state.inner.max_errors, public)
+        }
         Err(error) => error.into_response(media),
     }
 }
@@ -401,7 +414,7 @@ async fn batch(state: &AppState, headers: &HeaderMap, media: Media, requests: Ve
         .await
         .into_iter()
         .map(|outcome| match outcome {
-            Ok(mut response) => {
+            Ok((mut response, _)) => {
                 cap_errors(&mut response.errors, state.inner.max_errors);
                 serde_json::to_value(&response).unwrap_or_else(|_| json!({"errors": [{"message": "internal error"}]}))
             }
@@ -425,10 +438,16 @@ async fn execute(
     state: &AppState,
     headers: &HeaderMap,
     identity: Option<&Identity>,
-    mut request: async_graphql::Request,
+    request: async_graphql::Request,
     over_get: bool,
-) -> Result<async_graphql::Response, RequestError> {
+) -> Result<(async_graphql::Response, bool), RequestError> {
     let inner = &state.inner;
+    // A persisted query's hash becomes its document before anything else looks.
+    let mut request = inner
+        .persisted
+        .prepare(request)
+        .await
+        .map_err(|error| RequestError::document(error.code(), error.to_string()))?;
     let (document, measures) = limits::check(&request.query, &request.variables, &inner.document_limits)
         .map_err(|error| RequestError::document(error.code(), error.to_string()))?;
     if over_get && selects_mutation(&document, request.operation_name.as_deref()) {
@@ -463,14 +482,20 @@ async fn execute(
         .map_err(|message| RequestError::http(StatusCode::BAD_REQUEST, "BAD_REQUEST", message))?;
     request.set_parsed_query(document);
     let viewer = identity.map(|i| i.user);
+    let stale = std::sync::Arc::new(StaleLog::default());
     let upstreams = inner.upstreams.for_request(RequestContext {
         deadline: Some(deadline),
+        stale: stale.clone(),
     });
     let scope = RequestScope::new(upstreams, viewer, inner.limits, inner.batch_delay);
     // Every upstream call ends by the deadline, so execution does too; this bound
     // only guards against a resolver stuck on something else.
     tokio::time::timeout(budget + EXECUTION_GRACE, inner.schema.execute(request.data(scope)))
         .await
+        .map(|mut response| {
+            let served_stale = flag_stale(&mut response, &stale);
+            (response, served_stale)
+        })
         .map_err(|_| {
             RequestError::http(
                 StatusCode::GATEWAY_TIMEOUT,
@@ -495,7 +520,52 @@ fn cap_errors(errors: &mut Vec<async_graphql::ServerError>, max: usize) {
 }
 
 /// Serialises a GraphQL response with the status its media type calls for.
-fn respond(mut response: async_graphql::Response, media: Media, max_errors: usize) -> Response {
+/// Lists in `extensions.stale` what was served from an expired cache entry
+/// because its service failed; `true` if anything was.
+fn flag_stale(response: &mut async_graphql::Response, stale: &StaleLog) -> bool {
+    let entries = stale.entries();
+    if entries.is_empty() {
+        return false;
+    }
+    let list: Vec<serde_json::Value> = entries
+        .iter()
+        .map(|e| {
+            tracing::warn!(
+                service = e.service.name(),
+                route = e.route,
+                entities = e.ids.len(),
+                "answered with stale data"
+            );
+            json!({
+                "service": e.service.name(),
+                "route": e.route,
+                "ids": e.ids,
+                "fields": crate::graphql::fields_served_by(e.service),
+            })
+        })
+        .collect();
+    if let Ok(value) = async_graphql::Value::from_json(serde_json::Value::Array(list)) {
+        response.extensions.insert("stale".to_owned(), value);
+    }
+    true
+}
+
+/// `public, max-age=N` (the smallest hint of the fields answered) for a
+/// `public` answer without errors; `private, no-store` for everything else.
+fn cache_control(response: &async_graphql::Response, public: bool) -> HeaderValue {
+    let hints = response.cache_control;
+    if public
+        && hints.public
+        && hints.max_age > 0
+        && response.errors.is_empty()
+        && let Ok(value) = HeaderValue::from_str(&format!("public, max-age={}", hints.max_age))
+    {
+        return value;
+    }
+    HeaderValue::from_static("private, no-store")
+}
+
+fn respond(mut response: async_graphql::Response, media: Media, max_errors: usize, public: bool) -> Response {
     // Errors without a path happened before execution: parsing or validation.
     let request_failed = response.data == async_graphql::Value::Null
         && !response.errors.is_empty()
@@ -523,7 +593,8 @@ fn respond(mut response: async_graphql::Response, media: Media, max_errors: usiz
         status,
         [
             (header::CONTENT_TYPE, media.content_type()),
-            (header::CACHE_CONTROL, HeaderValue::from_static("private, no-store")),
+            (header::CACHE_CONTROL, cache_control(&response, public)),
+            (header::VARY, HeaderValue::from_static("accept, authorization")),
         ],
         body,
     )

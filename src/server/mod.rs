@@ -7,6 +7,7 @@ mod admission;
 mod browser;
 mod endpoint;
 pub mod limits;
+pub mod persisted;
 mod playground;
 
 use std::{
@@ -55,6 +56,8 @@ struct Inner {
     batch_delay: Duration,
     request_timeout: Duration,
     graphiql: bool,
+    /// Persisted queries (APQ) and the safelist, resolved before execution.
+    persisted: persisted::PersistedQueries,
     /// Set once a shutdown signal arrived: readiness turns false.
     shutting_down: AtomicBool,
     document_limits: DocumentLimits,
@@ -82,6 +85,7 @@ impl AppState {
             inner: Arc::new(Inner {
                 sdl: schema.sdl(),
                 schema,
+                persisted: persisted::PersistedQueries::new(&config.persisted_queries, upstreams.redis().cloned()),
                 upstreams,
                 auth: Authenticator::new(&config.auth),
                 limits: Limits {

@@ -1,6 +1,8 @@
 //! Public restaurant data keyed by restaurant id: master data (call 7), menus
 //! (call 8), ratings (call 9) and opening state (call 12).
 
+use std::sync::Arc;
+
 use super::{Availability, Menu, Rating, Restaurant, RestaurantId, Service, UpstreamError, Upstreams, http::BatchGet};
 
 const fn public(
@@ -34,22 +36,22 @@ const AVAILABILITY: BatchGet<'static> = public(
 
 impl Upstreams {
     /// Call 7: restaurants by id (unknown ids are absent).
-    pub async fn restaurants(&self, ids: &[RestaurantId]) -> Result<Vec<Restaurant>, UpstreamError> {
+    pub async fn restaurants(&self, ids: &[RestaurantId]) -> Result<Vec<Arc<Restaurant>>, UpstreamError> {
         self.batch_get(&RESTAURANTS, ids).await
     }
 
     /// Call 8: menus by restaurant id.
-    pub async fn menus(&self, ids: &[RestaurantId]) -> Result<Vec<Menu>, UpstreamError> {
+    pub async fn menus(&self, ids: &[RestaurantId]) -> Result<Vec<Arc<Menu>>, UpstreamError> {
         self.batch_get(&MENUS, ids).await
     }
 
     /// Call 9: ratings by restaurant id.
-    pub async fn ratings(&self, ids: &[RestaurantId]) -> Result<Vec<Rating>, UpstreamError> {
+    pub async fn ratings(&self, ids: &[RestaurantId]) -> Result<Vec<Arc<Rating>>, UpstreamError> {
         self.batch_get(&RATINGS, ids).await
     }
 
     /// Call 12: opening state by restaurant id.
-    pub async fn availability(&self, ids: &[RestaurantId]) -> Result<Vec<Availability>, UpstreamError> {
+    pub async fn availability(&self, ids: &[RestaurantId]) -> Result<Vec<Arc<Availability>>, UpstreamError> {
         self.batch_get(&AVAILABILITY, ids).await
     }
 }

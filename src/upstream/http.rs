@@ -19,13 +19,19 @@ use std::{
 };
 
 use futures_util::future::try_join_all;
-use reqwest::{Client, Method, StatusCode, header::RETRY_AFTER};
+use reqwest::{
+    Client, Method, StatusCode,
+    header::{CACHE_CONTROL, RETRY_AFTER},
+};
 use serde::{Serialize, de::DeserializeOwned};
 use tracing::Instrument;
 use url::Url;
 
 use super::{
-    ErrorKind, RestaurantId, Service, UpstreamError, UserId,
+    ErrorKind, PerRestaurant, RestaurantId, Service, UpstreamError, UserId,
+    cache::{CacheCounters, EntityCache, RedisStore, StaleLog},
+    cached::{Fetched, KeyScope, records},
+    coalesce::{FlightKey, Flights},
     guard::{BreakerState, Guard, GuardSettings, Refusal},
 };
 
@@ -67,6 +73,25 @@ struct Endpoint {
 struct Shared {
     endpoints: HashMap<Service, Endpoint>,
     http: HttpSettings,
+    /// The entity cache (`None` when `cache.enabled` is off).
+    cache: Option<EntityCache>,
+    /// Identical calls in flight (`None` when coalescing is off).
+    flights: Option<Flights>,
+    counters: Arc<CacheCounters>,
+    redis: Option<Arc<RedisStore>>,
+}
+
+/// The entity cache, coalescing and the shared store, as [`Upstreams::new`] takes them.
+#[derive(Default)]
+pub struct Caching {
+    /// The entity cache; `None`: off.
+    pub cache: Option<EntityCache>,
+    /// Share identical calls in flight.
+    pub coalesce: bool,
+    /// Counters of both (and of Redis trouble).
+    pub counters: Arc<CacheCounters>,
+    /// The Redis tier replicas share, for others to use too (persisted queries).
+    pub redis: Option<Arc<RedisStore>>,
 }
 
 /// What one GraphQL request asks of its upstream calls.
@@ -74,6 +99,33 @@ struct Shared {
 pub struct RequestContext {
     /// When the request's answer is due; no call runs past it.
     pub deadline: Option<Instant>,
+    /// Where the upstream layer notes what it served stale for this request.
+    pub stale: Arc<StaleLog>,
+}
+
+/// A decoded answer and its freshness.
+pub(super) struct Answer<V> {
+    /// What the body decoded to.
+    pub value: V,
+    /// `max-age` of a `public` answer without `no-store`/`private`; else `None`.
+    pub max_age: Option<Duration>,
+}
+
+/// Turns an answer's body into a value (a plain `fn`, so a shared call can own it).
+pub(super) type Decode<V> = fn(&[u8]) -> Result<V, String>;
+
+/// The JSON decoder of `T`.
+pub(super) fn json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
+    serde_json::from_slice(bytes).map_err(|e| e.to_string())
+}
+
+/// The owned facts of a call that its attempts need.
+#[derive(Clone, Copy)]
+pub(super) struct Sent {
+    pub service: Service,
+    pub route: &'static str,
+    pub user: Option<UserId>,
+    pub batch: usize,
 }
 
 /// Handles to all thirteen services. Cheap to clone.
@@ -105,7 +157,17 @@ pub(super) struct Call<'a> {
 
 impl Upstreams {
     /// Builds a client per service. `services` must name every service.
-    pub fn new(services: HashMap<Service, ServiceSettings>, http: HttpSettings) -> reqwest::Result<Self> {
+    pub fn new(
+        services: HashMap<Service, ServiceSettings>,
+        http: HttpSettings,
+        caching: Caching,
+    ) -> reqwest::Result<Self> {
+        let Caching {
+            cache,
+            coalesce,
+            counters,
+            redis,
+        } = caching;
         let mut endpoints = HashMap::with_capacity(services.len());
         for (service, settings) in services {
             let client = Client::builder()
@@ -125,9 +187,35 @@ impl Upstreams {
             );
         }
         Ok(Self {
-            shared: Arc::new(Shared { endpoints, http }),
+            shared: Arc::new(Shared {
+                endpoints,
+                http,
+                cache,
+                flights: coalesce.then(Flights::default),
+                counters,
+                redis,
+            }),
             request: Arc::new(RequestContext::default()),
         })
+    }
+
+    /// The cache's and coalescing's counters (hits, misses, stale, Redis errors),
+    /// for metrics.
+    pub fn cache_counters(&self) -> &Arc<CacheCounters> {
+        &self.shared.counters
+    }
+
+    /// The Redis tier replicas share, when configured.
+    pub fn redis(&self) -> Option<&Arc<RedisStore>> {
+        self.shared.redis.as_ref()
+    }
+
+    pub(super) fn cache(&self) -> Option<&EntityCache> {
+        self.shared.cache.as_ref()
+    }
+
+    pub(super) fn request(&self) -> &RequestContext {
+        &self.request
     }
 
     /// A copy whose calls obey `request` (its deadline).
@@ -152,31 +240,49 @@ impl Upstreams {
     }
 
     /// `GET`s a JSON answer. `Ok(None)` when the service answers `404`.
-    pub(super) async fn get<T: DeserializeOwned>(&self, call: Call<'_>) -> Result<Option<T>, UpstreamError> {
-        self.send(Method::GET, call, None).await
+    pub(super) async fn get<T>(&self, call: Call<'_>) -> Result<Option<T>, UpstreamError>
+    where
+        T: DeserializeOwned + Clone + Send + Sync + 'static,
+    {
+        let answer = self.send(Method::GET, call, None, json::<T>).await?;
+        // Shared only when another request joined the call.
+        Ok(answer.map(|a| Arc::try_unwrap(a).map_or_else(|a| a.value.clone(), |a| a.value)))
     }
 
     /// `POST`s a JSON body and reads a JSON answer.
-    pub(super) async fn post<B: Serialize + Sync, T: DeserializeOwned>(
+    pub(super) async fn post<B: Serialize + Sync, T>(&self, call: Call<'_>, body: &B) -> Result<T, UpstreamError>
+    where
+        T: DeserializeOwned + Clone + Send + Sync + 'static,
+    {
+        let answer = self.post_with(call, body, json::<T>).await?;
+        Ok(Arc::try_unwrap(answer).map_or_else(|a| a.value.clone(), |a| a.value))
+    }
+
+    /// `POST`s a JSON body and decodes the answer with `decode`.
+    pub(super) async fn post_with<B: Serialize + Sync, V: Send + Sync + 'static>(
         &self,
         call: Call<'_>,
         body: &B,
-    ) -> Result<T, UpstreamError> {
+        decode: Decode<V>,
+    ) -> Result<Arc<Answer<V>>, UpstreamError> {
         let (service, route) = (call.service, call.route);
         let bytes =
             serde_json::to_vec(body).map_err(|e| error(service, route, ErrorKind::Decode(e.to_string().into())))?;
-        self.send(Method::POST, call, Some(bytes))
+        self.send(Method::POST, call, Some(bytes), decode)
             .await?
             .ok_or_else(|| status_error(service, route, StatusCode::NOT_FOUND, ""))
     }
 
-    /// The call with its retries.
-    async fn send<T: DeserializeOwned>(
+    /// The call, shared with an identical one in flight where that is allowed:
+    /// `GET`s (keyed with the user, so private answers are shared only between
+    /// requests of the same user) and `POST`s without a user.
+    pub(super) async fn send<V: Send + Sync + 'static>(
         &self,
         method: Method,
         call: Call<'_>,
         body: Option<Vec<u8>>,
-    ) -> Result<Option<T>, UpstreamError> {
+        decode: Decode<V>,
+    ) -> Result<Option<Arc<Answer<V>>>, UpstreamError> {
         let (service, route) = (call.service, call.route);
         let endpoint = self
             .shared
@@ -184,15 +290,57 @@ impl Upstreams {
             .get(&service)
             .ok_or_else(|| error(service, route, ErrorKind::Connect("no base URL configured".into())))?;
         let url = url(&endpoint.settings.base, &call).map_err(|kind| error(service, route, kind))?;
+        let sent = Sent {
+            service,
+            route,
+            user: call.user,
+            batch: call.batch,
+        };
+        let shareable = method == Method::GET || call.user.is_none();
+        match &self.shared.flights {
+            Some(flights) if shareable => {
+                let key = FlightKey {
+                    method: &method,
+                    url: &url,
+                    body: body.as_deref(),
+                    user: call.user,
+                }
+                .text::<V>();
+                let this = self.clone();
+                flights
+                    .join(&self.shared.counters, (service, route), key, move || async move {
+                        this.send_now(method, sent, url, body, decode).await
+                    })
+                    .await
+            }
+            _ => self.send_now(method, sent, url, body, decode).await,
+        }
+    }
+
+    /// The call with its retries.
+    async fn send_now<V>(
+        &self,
+        method: Method,
+        call: Sent,
+        url: Url,
+        body: Option<Vec<u8>>,
+        decode: Decode<V>,
+    ) -> Result<Option<Arc<Answer<V>>>, UpstreamError> {
+        let (service, route) = (call.service, call.route);
+        let endpoint = self
+            .shared
+            .endpoints
+            .get(&service)
+            .ok_or_else(|| error(service, route, ErrorKind::Connect("no base URL configured".into())))?;
         let http = &self.shared.http;
         endpoint.guard.deposit();
         let mut attempt = 1;
         loop {
             let outcome = self
-                .attempt::<T>(endpoint, &method, url.clone(), &call, body.clone(), attempt)
+                .attempt(endpoint, &method, url.clone(), &call, body.clone(), attempt, decode)
                 .await;
             let (result, retry_after) = match outcome {
-                Ok(answer) => return Ok(answer),
+                Ok(answer) => return Ok(answer.map(Arc::new)),
                 Err(failure) => failure,
             };
             let retryable = result.may_retry() && attempt < http.max_attempts;
@@ -216,15 +364,17 @@ impl Upstreams {
     }
 
     /// One attempt. On failure, the error and the service's `Retry-After`.
-    async fn attempt<T: DeserializeOwned>(
+    #[allow(clippy::too_many_arguments)]
+    async fn attempt<V>(
         &self,
         endpoint: &Endpoint,
         method: &Method,
         url: Url,
-        call: &Call<'_>,
+        call: &Sent,
         body: Option<Vec<u8>>,
         attempt: u32,
-    ) -> Result<Option<T>, (UpstreamError, Option<Duration>)> {
+        decode: Decode<V>,
+    ) -> Result<Option<Answer<V>>, (UpstreamError, Option<Duration>)> {
         let (service, route) = (call.service, call.route);
         let fail = |kind| (error(service, route, kind), None);
         let time_left = self.time_left();
@@ -266,8 +416,9 @@ impl Upstreams {
             let status = response.status();
             tracing::Span::current().record("status", status.as_u16());
             let retry_after = retry_after(&response);
+            let max_age = public_max_age(&response);
             let bytes = read_limited(&mut response, self.shared.http.max_response_bytes).await?;
-            Ok::<_, ErrorKind>((status, retry_after, bytes))
+            Ok::<_, ErrorKind>((status, (retry_after, max_age), bytes))
         };
         let result = match tokio::time::timeout(timeout, exchange).instrument(span).await {
             Err(_) if cut_by_deadline => Err(ErrorKind::DeadlineExceeded),
@@ -277,15 +428,15 @@ impl Upstreams {
         let outcome = match result {
             Err(kind) => Err(fail(kind)),
             Ok((StatusCode::NOT_FOUND, _, _)) => Ok(None),
-            Ok((status, retry_after, bytes)) if !status.is_success() => {
+            Ok((status, (retry_after, _), bytes)) if !status.is_success() => {
                 let message = serde_json::from_slice::<ErrorBody>(&bytes)
                     .map(|b| b.error)
                     .unwrap_or_default();
                 Err((status_error(service, route, status, &message), retry_after))
             }
-            Ok((_, _, bytes)) => serde_json::from_slice(&bytes)
-                .map(Some)
-                .map_err(|e| fail(ErrorKind::Decode(e.to_string().into()))),
+            Ok((_, (_, max_age), bytes)) => decode(&bytes)
+                .map(|value| Some(Answer { value, max_age }))
+                .map_err(|e| fail(ErrorKind::Decode(e.into()))),
         };
         let healthy = match &outcome {
             Ok(_) => true,
@@ -341,6 +492,30 @@ fn retry_after(response: &reqwest::Response) -> Option<Duration> {
     Some(Duration::from_secs(seconds))
 }
 
+/// `max-age` of a `Cache-Control: public, max-age=N` answer; `None` for anything
+/// `private`, `no-store`, `no-cache` or not marked `public`.
+fn public_max_age(response: &reqwest::Response) -> Option<Duration> {
+    let value = response.headers().get(CACHE_CONTROL)?.to_str().ok()?;
+    parse_public_max_age(value)
+}
+
+fn parse_public_max_age(value: &str) -> Option<Duration> {
+    let mut public = false;
+    let mut max_age = None;
+    for directive in value.split(',').map(|d| d.trim().to_ascii_lowercase()) {
+        match directive.as_str() {
+            "public" => public = true,
+            "private" | "no-store" | "no-cache" => return None,
+            d => {
+                if let Some(n) = d.strip_prefix("max-age=") {
+                    max_age = n.trim_matches('"').parse::<u64>().ok().map(Duration::from_secs);
+                }
+            }
+        }
+    }
+    if public { max_age } else { None }
+}
+
 /// Exponential backoff with full jitter: uniform in `0..=min(max, base * 2^(attempt-1))`.
 fn full_jitter(base: Duration, max: Duration, attempt: u32) -> Duration {
     let ceiling = base.saturating_mul(1 << attempt.saturating_sub(1).min(16)).min(max);
@@ -366,24 +541,34 @@ pub(super) struct BatchGet<'a> {
 }
 
 impl Upstreams {
-    /// Asks a `GET` batch endpoint for `ids`, in chunks of at most its maximum.
-    pub(super) async fn batch_get<T: DeserializeOwned>(
+    /// Asks a `GET` batch endpoint for `ids`, in chunks of at most its maximum,
+    /// through the entity cache when the call is public.
+    pub(super) async fn batch_get<T>(
         &self,
         endpoint: &BatchGet<'_>,
         ids: &[RestaurantId],
-    ) -> Result<Vec<T>, UpstreamError> {
-        self.batch(ids, endpoint.max, |chunk| self.batch_get_chunk(endpoint, chunk))
+    ) -> Result<Vec<Arc<T>>, UpstreamError>
+    where
+        T: DeserializeOwned + PerRestaurant + Send + Sync + 'static,
+    {
+        let part: Vec<String> = endpoint.extra.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let part = part.join("&");
+        let scope = endpoint.user.is_none().then_some(KeyScope {
+            service: endpoint.service,
+            route: endpoint.route,
+            part: &part,
+        });
+        self.cached_batch(scope, ids, endpoint.max, |chunk| self.batch_get_chunk(endpoint, chunk))
             .await
     }
 
-    async fn batch_get_chunk<T: DeserializeOwned>(
-        &self,
-        endpoint: &BatchGet<'_>,
-        ids: &[RestaurantId],
-    ) -> Result<Vec<T>, UpstreamError> {
+    async fn batch_get_chunk<T>(&self, endpoint: &BatchGet<'_>, ids: Vec<RestaurantId>) -> Fetched<T>
+    where
+        T: DeserializeOwned + PerRestaurant + Send + Sync + 'static,
+    {
         let (service, route) = (endpoint.service, endpoint.route);
         let mut query: Vec<(&str, String)> = Vec::with_capacity(endpoint.extra.len() + 1);
-        query.push((endpoint.param, join_ids(ids)));
+        query.push((endpoint.param, join_ids(&ids)));
         query.extend(endpoint.extra.iter().cloned());
         let call = Call {
             service,
@@ -393,7 +578,7 @@ impl Upstreams {
             user: endpoint.user,
             batch: ids.len(),
         };
-        self.get(call)
+        self.send(Method::GET, call, None, records::<T>)
             .await?
             .ok_or_else(|| status_error(service, route, StatusCode::NOT_FOUND, ""))
     }
@@ -421,6 +606,12 @@ impl Upstreams {
     }
 }
 
+/// Query parameters as `k=v&k=v` (for cache keys).
+pub(super) fn join_query(query: &[(&str, String)]) -> String {
+    let pairs: Vec<String> = query.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    pairs.join("&")
+}
+
 /// Comma-separated ids, as the batch endpoints take them.
 pub(super) fn join_ids<I: std::fmt::Display>(ids: &[I]) -> String {
     use std::fmt::Write;
@@ -443,7 +634,7 @@ fn error(service: Service, route: &'static str, kind: ErrorKind) -> UpstreamErro
     UpstreamError::new(service, route, kind)
 }
 
-fn status_error(service: Service, route: &'static str, status: StatusCode, message: &str) -> UpstreamError {
+pub(super) fn status_error(service: Service, route: &'static str, status: StatusCode, message: &str) -> UpstreamError {
     error(
         service,
         route,

@@ -1,8 +1,18 @@
 //! Delivery estimates, which depend on where the food goes (call 10).
+//!
+//! `POST /estimates` is a public read (the contract answers it `public,
+//! max-age=30`), so its entries are cached per location and restaurant, and
+//! identical calls in flight are shared.
+
+use std::sync::Arc;
 
 use serde::Serialize;
 
-use super::{Estimate, Location, RestaurantId, Service, UpstreamError, Upstreams, http::Call};
+use super::{
+    Estimate, Location, RestaurantId, Service, UpstreamError, Upstreams,
+    cached::{KeyScope, records},
+    http::Call,
+};
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -11,13 +21,25 @@ struct EstimatesRequest<'a> {
     restaurant_ids: &'a [RestaurantId],
 }
 
+const ROUTE: &str = "POST /estimates";
+
 impl Upstreams {
     /// Call 10: how long `ids` take to deliver to `location`.
-    pub async fn estimates(&self, location: Location, ids: &[RestaurantId]) -> Result<Vec<Estimate>, UpstreamError> {
-        self.batch(ids, 100, |chunk| async move {
+    pub async fn estimates(
+        &self,
+        location: Location,
+        ids: &[RestaurantId],
+    ) -> Result<Vec<Arc<Estimate>>, UpstreamError> {
+        let part = format!("at={},{}", location.lat, location.lng);
+        let scope = KeyScope {
+            service: Service::Logistics,
+            route: ROUTE,
+            part: &part,
+        };
+        self.cached_batch(Some(scope), ids, 100, |chunk| async move {
             let call = Call {
                 service: Service::Logistics,
-                route: "POST /estimates",
+                route: ROUTE,
                 path: &["estimates"],
                 query: &[],
                 user: None,
@@ -25,9 +47,9 @@ impl Upstreams {
             };
             let body = EstimatesRequest {
                 location,
-                restaurant_ids: chunk,
+                restaurant_ids: &chunk,
             };
-            self.post(call, &body).await
+            self.post_with(call, &body, records::<Estimate>).await
         })
         .await
     }

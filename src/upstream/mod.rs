@@ -11,6 +11,9 @@
 //! - private calls carry `X-User-Id` for exactly the user the caller names, and the
 //!   only way to name a user is a [`UserId`] that the auth layer produced.
 
+pub mod cache;
+mod cached;
+mod coalesce;
 mod error;
 mod guard;
 mod http;
@@ -29,6 +32,6 @@ mod users;
 
 pub use error::{ErrorKind, UpstreamError};
 pub use guard::{BreakerState, GuardSettings};
-pub use http::{HttpSettings, RequestContext, ServiceSettings, Upstreams};
+pub use http::{Caching, HttpSettings, RequestContext, ServiceSettings, Upstreams};
 pub use model::*;
 pub use service::Service;

@@ -390,3 +390,9 @@ per_restaurant!(
     Promotions => restaurant_id,
     Score => restaurant_id,
 );
+
+impl<T: PerRestaurant> PerRestaurant for std::sync::Arc<T> {
+    fn restaurant_id(&self) -> RestaurantId {
+        (**self).restaurant_id()
+    }
+}

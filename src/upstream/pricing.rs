@@ -4,7 +4,7 @@ use super::{AreaId, Fees, RestaurantId, Service, UpstreamError, Upstreams, http:
 
 impl Upstreams {
     /// Call 11: fees of `ids` for deliveries into `area`.
-    pub async fn fees(&self, area: &AreaId, ids: &[RestaurantId]) -> Result<Vec<Fees>, UpstreamError> {
+    pub async fn fees(&self, area: &AreaId, ids: &[RestaurantId]) -> Result<Vec<std::sync::Arc<Fees>>, UpstreamError> {
         let extra = [("areaId", area.0.clone())];
         let endpoint = BatchGet {
             service: Service::Pricing,

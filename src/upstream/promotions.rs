@@ -9,7 +9,7 @@ impl Upstreams {
         &self,
         ids: &[RestaurantId],
         user: Option<UserId>,
-    ) -> Result<Vec<Promotions>, UpstreamError> {
+    ) -> Result<Vec<std::sync::Arc<Promotions>>, UpstreamError> {
         let extra: Vec<(&str, String)> = user.map(|u| ("userId", u.0.to_string())).into_iter().collect();
         let endpoint = BatchGet {
             service: Service::Promotions,

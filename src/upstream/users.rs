@@ -4,7 +4,7 @@ use serde::Deserialize;
 
 use super::{Address, RestaurantId, Service, UpstreamError, Upstreams, User, UserId, http::Call};
 
-#[derive(Deserialize)]
+#[derive(Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct Favorites {
     restaurant_ids: Vec<RestaurantId>,

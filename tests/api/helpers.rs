@@ -90,14 +90,7 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
     let mut config = Config::default();
     config.upstreams.base_url = Some(format!("http://{demo_addr}").parse().unwrap());
     adjust(&mut config);
-    config.validate().expect("test configuration is valid");
-
-    let wiring = app::wire(&config).await.unwrap();
-    let state = AppState::new(&config, wiring.upstreams, Some(UserId(42)));
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let router = server::router(state, config.server.max_body_bytes, config.server.max_in_flight);
-    tokio::spawn(server::serve(listener, router, std::future::pending()));
+    let addr = start_gateway(&config).await;
 
     TestApp {
         addr,
@@ -106,6 +99,24 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
         client: reqwest::Client::new(),
         demo_stop: Some(demo_stop),
     }
+}
+
+/// Starts a gateway configured by `config` and returns its address.
+async fn start_gateway(config: &Config) -> SocketAddr {
+    config.validate().expect("test configuration is valid");
+    let wiring = app::wire(config).await.unwrap();
+    let state = AppState::new(config, wiring.upstreams, Some(UserId(42)));
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let router = server::router(state, config.server.max_body_bytes, config.server.max_in_flight);
+    tokio::spawn(server::serve(listener, router, std::future::pending()));
+    addr
+}
+
+/// A Redis key prefix of its own for one test, so tests sharing the machine's
+/// Redis never see each other's entries.
+pub fn redis_prefix(test: &str) -> String {
+    format!("dg-test:{test}:{}:{:016x}:", std::process::id(), fastrand::u64(..))
 }
 
 /// Serves a demo on `listener` until the returned sender fires.
@@ -119,6 +130,20 @@ fn start_demo(listener: TcpListener) -> tokio::sync::oneshot::Sender<()> {
 }
 
 impl TestApp {
+    /// A second gateway (a replica) on the same demo upstreams, with this one's
+    /// configuration as `adjust` leaves it (keep `cache.redis_*` to share Redis).
+    pub async fn spawn_replica(&self) -> TestApp {
+        let config = self.config.clone();
+        let addr = start_gateway(&config).await;
+        TestApp {
+            addr,
+            demo_addr: self.demo_addr,
+            config,
+            client: reqwest::Client::new(),
+            demo_stop: None,
+        }
+    }
+
     /// Stops the demo upstreams: every call to them fails from now on.
     pub fn stop_demo(&mut self) {
         if let Some(stop) = self.demo_stop.take() {

@@ -5,6 +5,7 @@
 //! `TEST_LOG=1 cargo test` shows the gateway's logs.
 
 mod auth;
+mod caching;
 mod failures;
 mod graphiql;
 mod helpers;

@@ -86,7 +86,12 @@ async fn a_client_cannot_raise_the_deadline() {
 
 #[tokio::test]
 async fn retries_hide_a_flaky_service_within_their_budget() {
-    let app = spawn_app_with(|config| config.upstreams.retry.max_attempts = 5).await;
+    // Every query must reach the flaky service: no entity cache.
+    let app = spawn_app_with(|config| {
+        config.upstreams.retry.max_attempts = 5;
+        config.cache.enabled = false;
+    })
+    .await;
     app.fault(json!({"service": "restaurants", "errorRate": 0.2})).await;
     let queries = 200;
 

@@ -1,0 +1,178 @@
+//! The shared tier: one Redis, reached through a [`ConnectionManager`].
+//!
+//! Redis is an optimisation, never a dependency: every operation has a short
+//! timeout, a failure is counted and answered as "nothing there", and while Redis
+//! is down only one probe per second tries it again (so a dead Redis costs the
+//! requests nothing). The first failure logs a warning, the first success after it
+//! logs that Redis is back.
+
+use std::{
+    sync::{
+        RwLock,
+        atomic::{AtomicBool, AtomicU64, Ordering},
+    },
+    time::Duration,
+};
+
+use redis::{AsyncCommands, aio::ConnectionManager, aio::ConnectionManagerConfig};
+
+use super::{CacheCounters, now_ms};
+
+/// How often a Redis that failed is tried again.
+const PROBE_EVERY: Duration = Duration::from_secs(1);
+
+/// A Redis whose keys all start with one prefix.
+pub struct RedisStore {
+    client: redis::Client,
+    prefix: String,
+    timeout: Duration,
+    connection: RwLock<Option<ConnectionManager>>,
+    healthy: AtomicBool,
+    next_probe_ms: AtomicU64,
+    counters: std::sync::Arc<CacheCounters>,
+}
+
+impl RedisStore {
+    /// A store for `url` (not connected yet: the first operation connects).
+    pub fn new(
+        url: &str,
+        prefix: String,
+        timeout: Duration,
+        counters: std::sync::Arc<CacheCounters>,
+    ) -> redis::RedisResult<Self> {
+        Ok(Self {
+            client: redis::Client::open(url)?,
+            prefix,
+            timeout,
+            connection: RwLock::new(None),
+            healthy: AtomicBool::new(true),
+            next_probe_ms: AtomicU64::new(0),
+            counters,
+        })
+    }
+
+    /// The full key of `key`.
+    pub fn key(&self, key: &str) -> String {
+        let mut full = String::with_capacity(self.prefix.len() + key.len());
+        full.push_str(&self.prefix);
+        full.push_str(key);
+        full
+    }
+
+    /// The values of `keys` (already prefixed); `None` when Redis is unavailable.
+    pub async fn mget(&self, keys: &[String]) -> Option<Vec<Option<Vec<u8>>>> {
+        if keys.is_empty() {
+            return Some(Vec::new());
+        }
+        self.run(|mut c| {
+            let keys = keys.to_vec();
+            async move {
+                if keys.len() == 1 {
+                    let one: Option<Vec<u8>> = c.get(&keys[0]).await?;
+                    Ok(vec![one])
+                } else {
+                    c.mget(keys).await
+                }
+            }
+        })
+        .await
+    }
+
+    /// Stores each `(key, value, ttl)` (keys already prefixed) in one pipeline.
+    pub async fn set_many(&self, items: Vec<(String, Vec<u8>, Duration)>) {
+        if items.is_empty() {
+            return;
+        }
+        self.run(|mut c| async move {
+            let mut pipe = redis::pipe();
+            for (key, value, ttl) in items {
+                let ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
+                pipe.cmd("SET").arg(key).arg(value).arg("PX").arg(ms).ignore();
+            }
+            pipe.query_async::<()>(&mut c).await
+        })
+        .await;
+    }
+
+    /// Runs `op` on a connection, within the timeout; `None` on any failure.
+    async fn run<T, F, Fut>(&self, op: F) -> Option<T>
+    where
+        F: FnOnce(ConnectionManager) -> Fut,
+        Fut: Future<Output = redis::RedisResult<T>>,
+    {
+        let connection = self.connection().await?;
+        match tokio::time::timeout(self.timeout, op(connection)).await {
+            Ok(Ok(value)) => {
+                self.succeeded();
+                Some(value)
+            }
+            Ok(Err(error)) => {
+                self.failed(&error.to_string());
+                None
+            }
+            Err(_) => {
+                self.failed("timed out");
+                None
+            }
+        }
+    }
+
+    /// The connection, connecting first if need be; `None` while Redis is known
+    /// to be down and no probe is due.
+    async fn connection(&self) -> Option<ConnectionManager> {
+        if !self.healthy.load(Ordering::Relaxed) {
+            let now = now_ms();
+            let due = self.next_probe_ms.load(Ordering::Relaxed);
+            let next = now + PROBE_EVERY.as_millis() as u64;
+            if now < due
+                || self
+                    .next_probe_ms
+                    .compare_exchange(due, next, Ordering::Relaxed, Ordering::Relaxed)
+                    .is_err()
+            {
+                return None;
+            }
+        }
+        if let Some(connection) = self.connection.read().unwrap_or_else(|p| p.into_inner()).clone() {
+            return Some(connection);
+        }
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(self.timeout))
+            .set_response_timeout(Some(self.timeout))
+            .set_number_of_retries(1)
+            .set_max_delay(PROBE_EVERY);
+        let connect = ConnectionManager::new_with_config(self.client.clone(), config);
+        match tokio::time::timeout(self.timeout * 2, connect).await {
+            Ok(Ok(connection)) => {
+                *self.connection.write().unwrap_or_else(|p| p.into_inner()) = Some(connection.clone());
+                Some(connection)
+            }
+            Ok(Err(error)) => {
+                self.failed(&error.to_string());
+                None
+            }
+            Err(_) => {
+                self.failed("connecting timed out");
+                None
+            }
+        }
+    }
+
+    fn failed(&self, error: &str) {
+        self.counters.redis_errors.fetch_add(1, Ordering::Relaxed);
+        self.next_probe_ms
+            .store(now_ms() + PROBE_EVERY.as_millis() as u64, Ordering::Relaxed);
+        if self.healthy.swap(false, Ordering::Relaxed) {
+            tracing::warn!(
+                error,
+                "redis unavailable: serving from the in-memory tier until it returns"
+            );
+        }
+    }
+
+    fn succeeded(&self) {
+        if !self.healthy.swap(true, Ordering::Relaxed) {
+            tracing::info!("redis reachable again: the shared tier is back");
+        }
+    }
+}
