@@ -140,15 +140,15 @@ async fn compute_page(scope: &RequestScope, request: &ListingRequest) -> async_g
     if let (Some(viewer), Some(recent)) = (&viewer, recent) {
         let scores = scope.upstreams.rank(viewer.id, &ordered, &recent).await.gql()?;
         let score_of: std::collections::HashMap<RestaurantId, f64> =
-            scores.into_iter().map(|s| (s.restaurant_id, s.score)).collect();
-        // Stable: equal scores keep the distance order; unscored ids go last.
-        ordered.sort_by(|a, b| {
-            let (a, b) = (
-                score_of.get(a).copied().unwrap_or(-1.0),
-                score_of.get(b).copied().unwrap_or(-1.0),
-            );
-            b.total_cmp(&a)
-        });
+            scores.iter().map(|s| (s.restaurant_id, s.score)).collect();
+        // Look each score up once, not in every comparison. Stable: equal scores
+        // keep the distance order; unscored ids go last.
+        let mut scored: Vec<(f64, RestaurantId)> = ordered
+            .iter()
+            .map(|id| (score_of.get(id).copied().unwrap_or(-1.0), *id))
+            .collect();
+        scored.sort_by(|a, b| b.0.total_cmp(&a.0));
+        ordered = scored.into_iter().map(|(_, id)| id).collect();
     }
     let total = ordered.len();
     let ids = ordered.into_iter().skip(request.offset).take(request.first).collect();
