@@ -20,9 +20,18 @@ use axum::{
 };
 use serde::Deserialize;
 use serde_json::json;
+use std::sync::Arc;
+use tracing::Instrument;
 
-use super::{AppState, admission, playground};
-use crate::{graphql::RequestScope, upstream::RequestContext};
+use super::{
+    AppState, admission,
+    observe::{self, Finished, Operation},
+    playground,
+};
+use crate::{
+    graphql::RequestScope,
+    upstream::{RequestContext, Waterfall},
+};
 
 /// Time past the deadline that execution may take to assemble the answer.
 const EXECUTION_GRACE: std::time::Duration = std::time::Duration::from_millis(250);
@@ -245,8 +254,48 @@ fn not_acceptable() -> Response {
     )
 }
 
-/// Authenticates, executes with a fresh per-request scope, and answers.
+/// Runs one operation: [`run`] inside the operation's span, then its metrics and
+/// log line.
 async fn execute(state: &AppState, headers: &HeaderMap, media: Media, request: async_graphql::Request) -> Response {
+    let observe = &state.inner.observe;
+    let started = std::time::Instant::now();
+    let operation = Operation::of(&request);
+    let label = observe.metrics.operation_label(operation.name.as_deref());
+    let _in_flight = observe.metrics.in_flight();
+    let span = tracing::info_span!(
+        "graphql",
+        otel.name = %format_args!("{} {}", operation.kind, operation.name.as_deref().unwrap_or("anonymous")),
+        operation.name = %label,
+        operation.type = operation.kind,
+    );
+    let waterfall = Arc::new(Waterfall::new(observe.waterfall_allowed(headers)));
+    let (response, outcome, codes) = run(state, headers, media, request, &waterfall, span.clone())
+        .instrument(span.clone())
+        .await;
+    let _entered = span.enter();
+    observe.finish(
+        started,
+        Finished {
+            operation: &label,
+            outcome,
+            codes,
+            status: response.status().as_u16(),
+            upstream_calls: waterfall.attempts(),
+        },
+    );
+    response
+}
+
+/// Authenticates, executes with a fresh per-request scope, and answers; with the
+/// outcome and error codes for the metrics.
+async fn run(
+    state: &AppState,
+    headers: &HeaderMap,
+    media: Media,
+    request: async_graphql::Request,
+    waterfall: &Arc<Waterfall>,
+    span: tracing::Span,
+) -> (Response, &'static str, Vec<&'static str>) {
     let inner = &state.inner;
     let viewer = match inner
         .auth
@@ -259,27 +308,53 @@ async fn execute(state: &AppState, headers: &HeaderMap, media: Media, request: a
                 header::WWW_AUTHENTICATE,
                 HeaderValue::from_static("Bearer error=\"invalid_token\""),
             );
-            return response;
+            return (response, "rejected", vec!["UNAUTHENTICATED"]);
         }
     };
     let (deadline, budget) = match admission::deadline(headers, inner.request_timeout) {
         Ok(deadline) => deadline,
-        Err(message) => return request_error(StatusCode::BAD_REQUEST, media, "BAD_REQUEST", message),
+        Err(message) => {
+            let response = request_error(StatusCode::BAD_REQUEST, media, "BAD_REQUEST", message);
+            return (response, "rejected", vec!["BAD_REQUEST"]);
+        }
     };
     let upstreams = inner.upstreams.for_request(RequestContext {
         deadline: Some(deadline),
+        waterfall: Some(waterfall.clone()),
+        span: Some(span),
+        traceparent: observe::traceparent(headers),
+        tracestate: observe::tracestate(headers),
+        request_id: headers.get("x-request-id").cloned(),
     });
     let scope = RequestScope::new(upstreams, viewer, inner.limits, inner.batch_delay);
     // Every upstream call ends by the deadline, so execution does too; this bound
     // only guards against a resolver stuck on something else.
     match tokio::time::timeout(budget + EXECUTION_GRACE, inner.schema.execute(request.data(scope))).await {
-        Ok(response) => respond(response, media),
-        Err(_) => request_error(
-            StatusCode::GATEWAY_TIMEOUT,
-            media,
-            "DEADLINE_EXCEEDED",
-            "the request did not finish before its deadline",
-        ),
+        Ok(mut response) => {
+            let codes: Vec<&'static str> = response.errors.iter().map(observe::error_code).collect();
+            let outcome = match (codes.is_empty(), response.data == async_graphql::Value::Null) {
+                (true, _) => "ok",
+                (false, false) => "partial",
+                (false, true) => "error",
+            };
+            if waterfall.detailed() {
+                let report = serde_json::to_value(waterfall.report()).unwrap_or_default();
+                response.extensions.insert(
+                    "upstream".to_owned(),
+                    async_graphql::Value::from_json(report).unwrap_or_default(),
+                );
+            }
+            (respond(response, media), outcome, codes)
+        }
+        Err(_) => {
+            let response = request_error(
+                StatusCode::GATEWAY_TIMEOUT,
+                media,
+                "DEADLINE_EXCEEDED",
+                "the request did not finish before its deadline",
+            );
+            (response, "error", vec!["DEADLINE_EXCEEDED"])
+        }
     }
 }
 

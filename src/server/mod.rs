@@ -5,6 +5,7 @@
 
 mod admission;
 mod endpoint;
+mod observe;
 mod playground;
 
 use std::{
@@ -56,6 +57,10 @@ struct Inner {
     /// The demo user whose token GraphiQL's headers pane gets, when the gateway
     /// runs on its embedded demo.
     demo_user: Option<UserId>,
+    /// Metrics, the waterfall's policy, the request log line.
+    observe: observe::Observe,
+    /// Serve `GET /metrics`.
+    serve_metrics: bool,
 }
 
 impl AppState {
@@ -65,6 +70,7 @@ impl AppState {
         let schema = graphql::build_schema(SchemaOptions {
             introspection: config.graphql.introspection,
         });
+        let upstreams_metrics = upstreams.metrics().clone();
         Self {
             inner: Arc::new(Inner {
                 sdl: schema.sdl(),
@@ -79,6 +85,8 @@ impl AppState {
                 graphiql: config.server.graphiql,
                 shutting_down: AtomicBool::new(false),
                 demo_user,
+                observe: observe::Observe::new(&config.telemetry, upstreams_metrics),
+                serve_metrics: config.telemetry.metrics,
             }),
         }
     }
@@ -102,6 +110,7 @@ pub fn router(state: AppState, max_body_bytes: usize, max_in_flight: usize) -> R
         .route("/health/live", get(live))
         .route("/health/ready", get(ready))
         .route("/schema.graphql", get(schema_sdl))
+        .route("/metrics", get(metrics))
         .with_state(state)
         .merge(crate::graphiql::asset_router())
         .layer(DefaultBodyLimit::max(max_body_bytes))
@@ -118,7 +127,18 @@ pub fn router(state: AppState, max_body_bytes: usize, max_in_flight: usize) -> R
                     .get("x-request-id")
                     .and_then(|v| v.to_str().ok())
                     .unwrap_or_default();
-                tracing::info_span!("request", method = %request.method(), route, request_id = id)
+                let span = tracing::info_span!(
+                    "request",
+                    otel.name = %format_args!("{} {route}", request.method()),
+                    otel.kind = "server",
+                    method = %request.method(),
+                    route,
+                    request_id = id
+                );
+                // With trace export on, the client's W3C context is the parent.
+                let header = |name: &str| request.headers().get(name).and_then(|v| v.to_str().ok());
+                crate::telemetry::accept_parent(&span, header("traceparent"), header("tracestate"));
+                span
             }),
         )
         .layer(SetRequestIdLayer::new(x_request_id, MakeRequestUuid))
@@ -171,6 +191,25 @@ async fn ready(State(state): State<AppState>) -> impl IntoResponse {
         [(header::CACHE_CONTROL, "no-store")],
         axum::Json(serde_json::json!({"status": text, "breakers": breakers})),
     )
+}
+
+/// `GET /metrics`: every metric in the Prometheus text format (404 when
+/// `telemetry.metrics` is off).
+async fn metrics(State(state): State<AppState>) -> axum::response::Response {
+    if !state.inner.serve_metrics {
+        return axum::http::StatusCode::NOT_FOUND.into_response();
+    }
+    (
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+            ),
+            (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+        ],
+        state.inner.observe.metrics.render(),
+    )
+        .into_response()
 }
 
 /// `GET /schema.graphql`: the SDL, for schema tooling.

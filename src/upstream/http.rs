@@ -9,8 +9,10 @@
 //! - retry connection failures, timeouts and 502/503/504 with jittered exponential
 //!   backoff (or the service's `Retry-After`), within the service's retry budget and
 //!   the time left (every contract call is a read, so every call is idempotent);
-//! - open a span with the service, route, batch size, status and attempt, and turn
-//!   every failure into an [`UpstreamError`].
+//! - open a span with the service, route, batch size, status and attempt (a child of
+//!   the request's span, even from a DataLoader's task), send the W3C trace context
+//!   and `X-Request-Id`, and turn every failure into an [`UpstreamError`];
+//! - count each attempt in the metrics and the request's [`Waterfall`].
 
 use std::{
     collections::HashMap,
@@ -19,7 +21,10 @@ use std::{
 };
 
 use futures_util::future::try_join_all;
-use reqwest::{Client, Method, StatusCode, header::RETRY_AFTER};
+use reqwest::{
+    Client, Method, StatusCode,
+    header::{HeaderValue, RETRY_AFTER},
+};
 use serde::{Serialize, de::DeserializeOwned};
 use tracing::Instrument;
 use url::Url;
@@ -27,7 +32,9 @@ use url::Url;
 use super::{
     ErrorKind, RestaurantId, Service, UpstreamError, UserId,
     guard::{BreakerState, Guard, GuardSettings, Refusal},
+    waterfall::{Attempt, Waterfall},
 };
+use crate::telemetry::{self, Metrics};
 
 /// How the gateway talks to one service.
 #[derive(Debug, Clone)]
@@ -67,6 +74,7 @@ struct Endpoint {
 struct Shared {
     endpoints: HashMap<Service, Endpoint>,
     http: HttpSettings,
+    metrics: Metrics,
 }
 
 /// What one GraphQL request asks of its upstream calls.
@@ -74,6 +82,17 @@ struct Shared {
 pub struct RequestContext {
     /// When the request's answer is due; no call runs past it.
     pub deadline: Option<Instant>,
+    /// Records every attempt (always counted; in detail for `extensions.upstream`).
+    pub waterfall: Option<Arc<Waterfall>>,
+    /// The span upstream attempts are children of (the GraphQL operation's); calls
+    /// made from a DataLoader's task would otherwise have no parent.
+    pub span: Option<tracing::Span>,
+    /// The client's `traceparent`, passed on as is while trace export is off.
+    pub traceparent: Option<HeaderValue>,
+    /// The client's `tracestate`, passed on with its `traceparent`.
+    pub tracestate: Option<HeaderValue>,
+    /// The request's id, sent as `X-Request-Id` on every call.
+    pub request_id: Option<HeaderValue>,
 }
 
 /// Handles to all thirteen services. Cheap to clone.
@@ -125,7 +144,11 @@ impl Upstreams {
             );
         }
         Ok(Self {
-            shared: Arc::new(Shared { endpoints, http }),
+            shared: Arc::new(Shared {
+                endpoints,
+                http,
+                metrics: Metrics::new(),
+            }),
             request: Arc::new(RequestContext::default()),
         })
     }
@@ -136,6 +159,12 @@ impl Upstreams {
             shared: self.shared.clone(),
             request: Arc::new(request),
         }
+    }
+
+    /// The metrics registry these clients count into; the server adds its own
+    /// metrics to it and serves it at `/metrics`.
+    pub fn metrics(&self) -> &Metrics {
+        &self.shared.metrics
     }
 
     /// The circuit breakers that are not closed, for readiness reports.
@@ -215,7 +244,8 @@ impl Upstreams {
             .map(|deadline| deadline.saturating_duration_since(Instant::now()))
     }
 
-    /// One attempt. On failure, the error and the service's `Retry-After`.
+    /// One attempt, counted in the metrics and the request's waterfall. On failure,
+    /// the error and the service's `Retry-After`.
     async fn attempt<T: DeserializeOwned>(
         &self,
         endpoint: &Endpoint,
@@ -224,6 +254,48 @@ impl Upstreams {
         call: &Call<'_>,
         body: Option<Vec<u8>>,
         attempt: u32,
+    ) -> Result<Option<T>, (UpstreamError, Option<Duration>)> {
+        let started = Instant::now();
+        let mut status = None;
+        let outcome = self
+            .attempt_inner(endpoint, method, url, call, body, attempt, &mut status)
+            .await;
+        let label = match &outcome {
+            Ok(Some(_)) => "ok",
+            Ok(None) => "not_found",
+            Err((error, _)) => error_label(&error.kind),
+        };
+        let service = call.service.name();
+        self.shared
+            .metrics
+            .upstream(service, call.route, label, call.batch, started.elapsed());
+        if let Some(waterfall) = &self.request.waterfall {
+            let ids = waterfall.detailed().then(|| ids_of(call)).flatten();
+            waterfall.record(Attempt {
+                service: call.service,
+                method: if *method == Method::POST { "POST" } else { "GET" },
+                route: call.route,
+                batch: call.batch,
+                ids,
+                started,
+                status,
+                error: outcome.as_ref().err().map(|(e, _)| error_label(&e.kind)),
+                attempt,
+            });
+        }
+        outcome
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn attempt_inner<T: DeserializeOwned>(
+        &self,
+        endpoint: &Endpoint,
+        method: &Method,
+        url: Url,
+        call: &Call<'_>,
+        body: Option<Vec<u8>>,
+        attempt: u32,
+        status_seen: &mut Option<u16>,
     ) -> Result<Option<T>, (UpstreamError, Option<Duration>)> {
         let (service, route) = (call.service, call.route);
         let fail = |kind| (error(service, route, kind), None);
@@ -244,18 +316,50 @@ impl Upstreams {
         // The deadline, not the service's timeout, cuts this attempt short.
         let cut_by_deadline = time_left.is_some_and(|left| left < endpoint.settings.timeout);
         let timeout = time_left.map_or(endpoint.settings.timeout, |left| left.min(endpoint.settings.timeout));
+        let parent = (self.request.span.as_ref())
+            .and_then(tracing::Span::id)
+            .or_else(|| tracing::Span::current().id());
         let span = tracing::debug_span!(
+            parent: parent,
             "upstream",
+            otel.name = route,
+            otel.kind = "client",
             service = service.name(),
             route,
             batch = call.batch,
             attempt,
+            cache_hit = false,
             status = tracing::field::Empty,
         );
+        let trace_context = telemetry::outgoing_trace_context(&span);
         let exchange = async {
             let mut request = endpoint.client.request(method.clone(), url);
             if let Some(user) = call.user {
                 request = request.header("x-user-id", user.0);
+            }
+            request = match trace_context {
+                // Export is on: the upstream's parent is this attempt's span.
+                Some((traceparent, tracestate)) => {
+                    request = request.header("traceparent", traceparent);
+                    match tracestate {
+                        Some(tracestate) => request.header("tracestate", tracestate),
+                        None => request,
+                    }
+                }
+                // Export is off: pass the client's context on untouched.
+                None => match &self.request.traceparent {
+                    Some(traceparent) => {
+                        request = request.header("traceparent", traceparent.clone());
+                        match &self.request.tracestate {
+                            Some(tracestate) => request.header("tracestate", tracestate.clone()),
+                            None => request,
+                        }
+                    }
+                    None => request,
+                },
+            };
+            if let Some(id) = &self.request.request_id {
+                request = request.header("x-request-id", id.clone());
             }
             if let Some(body) = body {
                 request = request
@@ -274,6 +378,9 @@ impl Upstreams {
             Err(_) => Err(ErrorKind::Timeout),
             Ok(result) => result,
         };
+        if let Ok((status, _, _)) = &result {
+            *status_seen = Some(status.as_u16());
+        }
         let outcome = match result {
             Err(kind) => Err(fail(kind)),
             Ok((StatusCode::NOT_FOUND, _, _)) => Ok(None),
@@ -297,6 +404,28 @@ impl Upstreams {
         }
         outcome
     }
+}
+
+/// The metrics' and waterfall's name for how an attempt failed (a closed set).
+fn error_label(kind: &ErrorKind) -> &'static str {
+    match kind {
+        ErrorKind::Connect(_) => "connect",
+        ErrorKind::Timeout => "timeout",
+        ErrorKind::Status { status, .. } if *status >= 500 => "http_5xx",
+        ErrorKind::Status { .. } => "http_4xx",
+        ErrorKind::Decode(_) => "bad_response",
+        ErrorKind::CircuitOpen => "circuit_open",
+        ErrorKind::Busy => "busy",
+        ErrorKind::DeadlineExceeded => "deadline",
+    }
+}
+
+/// The ids of a batch call that carries them in the URL (`ids`, `restaurantIds`).
+fn ids_of(call: &Call<'_>) -> Option<String> {
+    call.query
+        .iter()
+        .find(|(name, _)| matches!(*name, "ids" | "restaurantIds"))
+        .map(|(_, ids)| ids.clone())
 }
 
 /// The URL of `call` below `base`.

@@ -16,6 +16,7 @@ mod guard;
 mod http;
 mod model;
 mod service;
+mod waterfall;
 
 mod catalog;
 mod geo;
@@ -32,3 +33,4 @@ pub use guard::{BreakerState, GuardSettings};
 pub use http::{HttpSettings, RequestContext, ServiceSettings, Upstreams};
 pub use model::*;
 pub use service::Service;
+pub use waterfall::{Attempt, CallRecord, Report, Summary, Waterfall};
