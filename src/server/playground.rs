@@ -52,6 +52,7 @@ pub fn page(state: &AppState) -> Response {
         ],
         default_headers: Some(headers),
         title: "delivery-gateway · GraphiQL".to_owned(),
+        show_upstream: !trace.is_empty(),
     };
     (
         [
