@@ -91,7 +91,11 @@ pub(super) fn provider(
         .build())
 }
 
-/// The layer that turns `tracing` spans into OpenTelemetry spans.
+/// The layer that turns `tracing` spans into OpenTelemetry spans, doing no more
+/// than that: the request and upstream futures enter their spans on every poll, so
+/// per-entry work (activating an OpenTelemetry context, timing busy and idle) and
+/// per-span extras (code location, thread, target) are turned off to stay within
+/// the CPU budget (see `scripts/telemetry-overhead.py`).
 pub(super) fn layer<S>(provider: &SdkTracerProvider) -> impl tracing_subscriber::Layer<S>
 where
     S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
@@ -99,6 +103,10 @@ where
     tracing_opentelemetry::layer()
         .with_tracer(provider.tracer("delivery-gateway"))
         .with_tracked_inactivity(false)
+        .with_context_activation(false)
+        .with_location(false)
+        .with_threads(false)
+        .with_target(false)
 }
 
 /// The spans exported: the gateway's own (upstream attempts are `debug`), not the
