@@ -52,6 +52,8 @@ pub struct Config {
     pub demo: DemoSettings,
     /// Logging.
     pub log: LogConfig,
+    /// Traces, metrics and the upstream waterfall.
+    pub telemetry: TelemetryConfig,
 }
 
 /// The HTTP server.
@@ -396,6 +398,42 @@ pub struct LogConfig {
     pub format: LogFormat,
 }
 
+/// Traces, metrics and the upstream waterfall (see the README, "Observing it").
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TelemetryConfig {
+    /// Where to send OpenTelemetry traces over OTLP/HTTP (protobuf), e.g.
+    /// `http://127.0.0.1:4318` (`/v1/traces` is appended to a bare host). Unset: no
+    /// exporter, no OpenTelemetry layer, no cost.
+    pub otlp_endpoint: Option<Url>,
+    /// `service.name` of the exported spans.
+    pub service_name: String,
+    /// Share of new traces sampled (0 to 1); a sampled `traceparent` from the client
+    /// is always followed.
+    pub sampling_ratio: f64,
+    /// Serve `GET /metrics` (Prometheus text format).
+    pub metrics: bool,
+    /// Who may ask for `extensions.upstream` (the upstream waterfall) with the
+    /// request header `X-Upstream-Trace`.
+    pub upstream_trace: UpstreamTrace,
+    /// The value `X-Upstream-Trace` must carry when `upstream_trace` is
+    /// `header-secret` (at least 16 bytes).
+    pub upstream_trace_secret: Option<String>,
+}
+
+/// Who may see the upstream waterfall. It names internal routes, so production
+/// should say `off` or `header-secret`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum UpstreamTrace {
+    /// Anyone who sends `X-Upstream-Trace: 1` (development; GraphiQL sends it).
+    On,
+    /// Nobody: the header is ignored.
+    Off,
+    /// Whoever sends `X-Upstream-Trace: <telemetry.upstream_trace_secret>`.
+    HeaderSecret,
+}
+
 /// Log output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -537,6 +575,19 @@ impl Default for DemoSettings {
     }
 }
 
+impl Default for TelemetryConfig {
+    fn default() -> Self {
+        Self {
+            otlp_endpoint: None,
+            service_name: "delivery-gateway".to_owned(),
+            sampling_ratio: 1.0,
+            metrics: true,
+            upstream_trace: UpstreamTrace::On,
+            upstream_trace_secret: None,
+        }
+    }
+}
+
 impl Default for LogConfig {
     fn default() -> Self {
         Self {
@@ -615,6 +666,7 @@ impl Config {
         }
         self.validate_resilience()?;
         self.validate_caching()?;
+        self.validate_telemetry()?;
         let known: Vec<&str> = Service::ALL.iter().map(|s| s.name()).collect();
         for (name, over) in &self.upstreams.overrides {
             let key = format!("upstreams.overrides.{name}");
@@ -656,6 +708,33 @@ impl Config {
         self.validate_security()?;
         if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
             return Err(invalid("log.level", "not a valid tracing filter"));
+        }
+        Ok(())
+    }
+
+    fn validate_telemetry(&self) -> Result<(), ConfigError> {
+        let telemetry = &self.telemetry;
+        if let Some(url) = &telemetry.otlp_endpoint {
+            check_http_url("telemetry.otlp_endpoint", url)?;
+        }
+        if telemetry.service_name.trim().is_empty() {
+            return Err(invalid("telemetry.service_name", "must not be empty"));
+        }
+        if !(0.0..=1.0).contains(&telemetry.sampling_ratio) {
+            return Err(invalid("telemetry.sampling_ratio", "must be between 0 and 1"));
+        }
+        let secret = telemetry.upstream_trace_secret.as_deref().unwrap_or("");
+        if telemetry.upstream_trace == UpstreamTrace::HeaderSecret && secret.len() < 16 {
+            return Err(invalid(
+                "telemetry.upstream_trace_secret",
+                "must be at least 16 bytes when telemetry.upstream_trace is \"header-secret\"",
+            ));
+        }
+        if !secret.is_empty() && axum::http::HeaderValue::from_str(secret).is_err() {
+            return Err(invalid(
+                "telemetry.upstream_trace_secret",
+                "must be printable ASCII (it is compared with a header)",
+            ));
         }
         Ok(())
     }
@@ -1018,6 +1097,26 @@ mod tests {
         config.persisted_queries.safelist = SafelistMode::Enforce;
         let error = config.validate().unwrap_err().to_string();
         assert!(error.contains("persisted_queries.manifest"), "{error}");
+    }
+
+    #[test]
+    fn telemetry_keys_are_checked_by_name() {
+        let mut config = Config::default();
+        config.telemetry.upstream_trace = UpstreamTrace::HeaderSecret;
+        let error = config.validate().unwrap_err().to_string();
+        assert!(error.contains("telemetry.upstream_trace_secret"), "{error}");
+
+        let mut config = Config::default();
+        config.telemetry.sampling_ratio = 1.5;
+        let error = config.validate().unwrap_err().to_string();
+        assert!(error.contains("telemetry.sampling_ratio"), "{error}");
+
+        let config: Config = Figment::from(Serialized::defaults(Config::default()))
+            .merge(Toml::string("[telemetry]\nupstream_trace = \"header-secret\"\nupstream_trace_secret = \"0123456789abcdef\"\notlp_endpoint = \"http://127.0.0.1:4318\"\n"))
+            .extract()
+            .unwrap();
+        config.validate().unwrap();
+        assert_eq!(config.telemetry.upstream_trace, UpstreamTrace::HeaderSecret);
     }
 
     #[test]

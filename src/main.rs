@@ -77,7 +77,8 @@ fn main() -> anyhow::Result<()> {
                 config.upstreams.base_url = Some(url);
                 config.validate()?;
             }
-            telemetry::init(&config.log);
+            // Kept until main returns: dropping it flushes the spans not yet exported.
+            let _telemetry = telemetry::init_with(&config.log, &config.telemetry);
             runtime()?.block_on(async {
                 let listener = TcpListener::bind(config.server.listen)
                     .await

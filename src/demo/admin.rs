@@ -6,6 +6,8 @@
 //!   "errorRate", "hang", "malformed"}`: replaces that service's settings (missing
 //!   fields 0 / `false`); answers like `GET`. Unknown service or field: 400.
 //! - `GET /_admin/stats`: [`StatsSnapshot`](super::StatsSnapshot).
+//! - `GET /_admin/headers`: [`HeadersSnapshot`](super::HeadersSnapshot), the
+//!   `traceparent`, `tracestate` and `x-request-id` values seen, with counts.
 //! - `POST /_admin/reset`: zeroes the statistics and restores the start-up faults
 //!   (the configured base latency, nothing else); answers 204.
 
@@ -46,6 +48,7 @@ pub(crate) fn router() -> Router<Demo> {
     Router::new()
         .route("/faults", get(faults).put(set_faults))
         .route("/stats", get(stats))
+        .route("/headers", get(headers))
         .route("/reset", post(reset))
 }
 
@@ -87,6 +90,10 @@ async fn set_faults(State(demo): State<Demo>, body: Bytes) -> Reply {
 
 async fn stats(State(demo): State<Demo>) -> Reply {
     Ok(private(demo.stats()))
+}
+
+async fn headers(State(demo): State<Demo>) -> Reply {
+    Ok(private(demo.headers_seen()))
 }
 
 async fn reset(State(demo): State<Demo>) -> impl IntoResponse {

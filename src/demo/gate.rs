@@ -1,6 +1,6 @@
-//! The gate every service call passes: count it (route, ids, `X-User-Id`) on arrival,
-//! then apply the service's faults (delay, hang, injected 503, malformed body) around
-//! the handler. Handlers stay pure functions of the request.
+//! The gate every service call passes: count it (route, ids, `X-User-Id`, trace
+//! headers) on arrival, then apply the service's faults (delay, hang, injected 503,
+//! malformed body) around the handler. Handlers stay pure functions of the request.
 
 use axum::body::{Body, Bytes, to_bytes};
 use axum::extract::{MatchedPath, Request, State};
@@ -32,6 +32,7 @@ pub(crate) async fn gate(State(gate): State<Gate>, request: Request, next: Next)
         request.extensions().get::<MatchedPath>(),
     );
     let user = user_header(request.headers());
+    gate.demo.headers_store().record(request.headers());
     let (request, ids) = match count_ids(request).await {
         Ok(counted) => counted,
         Err(error) => {

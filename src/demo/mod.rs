@@ -19,6 +19,7 @@ mod batch;
 pub mod data;
 mod faults;
 mod gate;
+mod headers;
 mod reply;
 mod routes;
 mod service;
@@ -36,6 +37,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 pub use faults::Fault;
+pub use headers::HeadersSnapshot;
 pub use service::Service;
 pub use stats::StatsSnapshot;
 
@@ -69,6 +71,7 @@ struct Shared {
     seed: u64,
     faults: faults::Faults,
     stats: stats::Stats,
+    headers: headers::HeadersSeen,
     /// Flips to `true` when `serve` shuts down, releasing hung calls.
     shutdown: watch::Sender<bool>,
 }
@@ -81,6 +84,7 @@ impl Demo {
                 seed: config.seed,
                 faults: faults::Faults::new(Fault::latency(config.latency)),
                 stats: stats::Stats::default(),
+                headers: headers::HeadersSeen::default(),
                 shutdown: watch::Sender::new(false),
             }),
         }
@@ -121,14 +125,24 @@ impl Demo {
         self.shared.stats.snapshot()
     }
 
+    /// The trace headers seen since start or the last reset (as `GET /_admin/headers`).
+    pub fn headers_seen(&self) -> HeadersSnapshot {
+        self.shared.headers.snapshot()
+    }
+
     /// Zeroes the counters and restores the start-up faults (as `POST /_admin/reset`).
     pub fn reset(&self) {
         self.shared.stats.reset();
+        self.shared.headers.reset();
         self.shared.faults.reset();
     }
 
     pub(crate) fn faults_store(&self) -> &faults::Faults {
         &self.shared.faults
+    }
+
+    pub(crate) fn headers_store(&self) -> &headers::HeadersSeen {
+        &self.shared.headers
     }
 
     pub(crate) fn stats_store(&self) -> &stats::Stats {

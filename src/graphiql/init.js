@@ -10,9 +10,110 @@
   var config = JSON.parse(document.getElementById('graphiql-config').textContent);
   var hasDefaultHeaders = typeof config.defaultHeaders === 'string' && config.defaultHeaders !== '';
 
+  var h = React.createElement;
+
+  // The upstream waterfall (`extensions.upstream`, sent when the request carries
+  // `X-Upstream-Trace: 1`): the fetcher keeps the latest one, the "Upstream calls"
+  // panel draws it as bars on the request's time line, one row per attempt.
+  var waterfall = { latest: null, listeners: [] };
+  function publish(upstream) {
+    waterfall.latest = upstream;
+    waterfall.listeners.forEach(function (listener) { listener(upstream); });
+  }
+  // The server has no @defer/@stream, so plain requests (no multipart answers).
+  var baseFetcher = GraphiQL.createFetcher({ url: config.endpoint, enableIncrementalDelivery: false });
+  function catchUpstream(value) {
+    publish(value && value.extensions && value.extensions.upstream ? value.extensions.upstream : null);
+    return value;
+  }
+  function fetcher(params, options) {
+    var result = baseFetcher(params, options);
+    if (params.operationName === 'IntrospectionQuery' || !result) return result;
+    if (typeof result.then === 'function') return result.then(catchUpstream);
+    if (typeof result[Symbol.asyncIterator] === 'function') {
+      var iterator = result[Symbol.asyncIterator]();
+      var wrapped = {
+        next: function () {
+          return iterator.next().then(function (step) {
+            if (!step.done) catchUpstream(step.value);
+            return step;
+          });
+        },
+        return: function (value) {
+          return iterator.return ? iterator.return(value) : Promise.resolve({ done: true, value: value });
+        }
+      };
+      wrapped[Symbol.asyncIterator] = function () { return wrapped; };
+      return wrapped;
+    }
+    return result;
+  }
+
+  function fixed(ms) { return (Math.round(ms * 10) / 10).toFixed(1); }
+
+  function WaterfallPanel() {
+    var state = React.useState(waterfall.latest);
+    var upstream = state[0];
+    var setUpstream = state[1];
+    React.useEffect(function () {
+      waterfall.listeners.push(setUpstream);
+      return function () {
+        waterfall.listeners = waterfall.listeners.filter(function (l) { return l !== setUpstream; });
+      };
+    }, []);
+    if (!upstream) {
+      return h('div', { className: 'upstream-panel' },
+        h('div', { className: 'graphiql-doc-explorer-title' }, 'Upstream calls'),
+        h('p', { className: 'upstream-hint' },
+          'Run a query with the header "X-Upstream-Trace": "1" to see the REST calls it caused, ',
+          'in the order and waves they ran.'));
+    }
+    var s = upstream.summary;
+    var span = Math.max(s.wallMs, 0.001);
+    var rows = upstream.calls.map(function (c, i) {
+      var left = (100 * c.startMs) / span;
+      var width = Math.max((100 * c.durationMs) / span, 0.6);
+      var failed = c.error || (c.status && c.status >= 400);
+      var label = c.service + ' ' + c.method + ' ' + c.route + (c.batch > 1 ? ' ×' + c.batch : '');
+      var title = label + '\nwave ' + c.wave + ', attempt ' + c.attempt + ', status ' + (c.status || '-') +
+        (c.error ? ' (' + c.error + ')' : '') + '\nstart ' + fixed(c.startMs) + ' ms, ' +
+        fixed(c.durationMs) + ' ms' + (c.cacheHit ? ', cache hit' : '') + (c.ids ? '\nids ' + c.ids : '');
+      return h('div', { className: 'upstream-row', key: i, title: title },
+        h('span', { className: 'upstream-label' }, h('b', null, 'W' + c.wave), ' ', label),
+        h('span', { className: 'upstream-track' },
+          h('span', {
+            className: 'upstream-bar upstream-wave-' + (((c.wave - 1) % 4) + 1) +
+              (c.critical ? ' upstream-critical' : '') + (failed ? ' upstream-failed' : ''),
+            style: { left: left + '%', width: width + '%' }
+          })),
+        h('span', { className: 'upstream-ms' }, fixed(c.durationMs)));
+    });
+    return h('div', { className: 'upstream-panel' },
+      h('div', { className: 'graphiql-doc-explorer-title' }, 'Upstream calls'),
+      h('p', { className: 'upstream-summary' },
+        h('b', null, s.calls), ' calls in ', h('b', null, s.waves), ' waves · wall ',
+        h('b', null, fixed(s.wallMs)), ' ms · critical path ', h('b', null, fixed(s.criticalPathMs)), ' ms'),
+      h('div', { className: 'upstream-rows' }, rows),
+      h('p', { className: 'upstream-hint' },
+        'A call\'s wave is one more than the highest wave of the calls that ended before it ',
+        'started; outlined bars are the critical path. Hover a row for details.'));
+  }
+
+  function WaterfallIcon() {
+    return h('svg', { viewBox: '0 0 24 24', width: '1em', height: '1em', 'aria-hidden': 'true' },
+      h('g', { fill: 'currentColor' },
+        h('rect', { x: 2, y: 4, width: 9, height: 3, rx: 1 }),
+        h('rect', { x: 8, y: 10.5, width: 8, height: 3, rx: 1 }),
+        h('rect', { x: 13, y: 17, width: 9, height: 3, rx: 1 })));
+  }
+
+  var upstreamPlugin = { title: 'Upstream calls', icon: WaterfallIcon, content: WaterfallPanel };
+
   var props = {
-    // The UMD build's counterpart of @graphiql/toolkit's createGraphiQLFetcher.
-    fetcher: GraphiQL.createFetcher({ url: config.endpoint }),
+    // The UMD build's counterpart of @graphiql/toolkit's createGraphiQLFetcher,
+    // wrapped to catch the upstream waterfall.
+    fetcher: fetcher,
+    plugins: [upstreamPlugin],
     // Used only when no tab state is stored in this browser yet (GraphiQL's rule).
     defaultTabs: config.tabs.length > 0 ? config.tabs : undefined,
     defaultHeaders: hasDefaultHeaders ? config.defaultHeaders : undefined,
@@ -38,4 +139,20 @@
 
   var container = document.getElementById('graphiql');
   ReactDOM.createRoot(container).render(React.createElement(GraphiQL, props));
+
+  // When the page asks for the waterfall by default, open its panel once GraphiQL
+  // has drawn its sidebar (GraphiQL 4.1.2 ignores `visiblePlugin` at start), unless
+  // another panel is already open.
+  if (config.showUpstream) {
+    var tries = 0;
+    var open = function () {
+      var button = document.querySelector('.graphiql-sidebar button[aria-label*="Upstream calls"]');
+      if (button) {
+        if (!document.querySelector('.graphiql-sidebar button[aria-label^="Hide "]')) button.click();
+      } else if (++tries < 100) {
+        window.setTimeout(open, 50);
+      }
+    };
+    open();
+  }
 })();

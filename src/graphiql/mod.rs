@@ -26,7 +26,7 @@ use serde_json::{Value, json};
 /// It names the GraphiQL version and a revision of our own files (`init.js`,
 /// `page.css`): bump the revision whenever either changes, because browsers cache these
 /// URLs for a year without asking again.
-pub const ASSET_PREFIX: &str = "/graphiql/4.1.2-r1/";
+pub const ASSET_PREFIX: &str = "/graphiql/4.1.2-r2/";
 
 /// One tab the playground opens with.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -52,6 +52,9 @@ pub struct PageOptions {
     pub default_headers: Option<String>,
     /// Text of the page's `<title>`.
     pub title: String,
+    /// Open the "Upstream calls" panel at start (the page asks for the upstream
+    /// waterfall by default).
+    pub show_upstream: bool,
 }
 
 /// One embedded file served under [`ASSET_PREFIX`].
@@ -213,6 +216,7 @@ fn config_json(options: &PageOptions) -> Value {
         "endpoint": options.endpoint,
         "tabs": tabs,
         "defaultHeaders": options.default_headers,
+        "showUpstream": options.show_upstream,
     })
 }
 

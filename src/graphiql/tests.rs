@@ -15,6 +15,7 @@ fn options_with_query(query: &str) -> PageOptions {
         }],
         default_headers: Some(r#"{"Authorization": "Bearer demo"}"#.to_owned()),
         title: "Gateway <playground>".to_owned(),
+        show_upstream: false,
     }
 }
 

@@ -29,12 +29,18 @@ use axum::{
 };
 use serde::Deserialize;
 use serde_json::json;
+use std::sync::Arc;
+use tracing::Instrument;
 
-use super::{AppState, admission, limits, playground};
+use super::{
+    AppState, admission, limits,
+    observe::{self, Finished},
+    playground,
+};
 use crate::{
     auth::Identity,
     graphql::RequestScope,
-    upstream::{RequestContext, cache::StaleLog},
+    upstream::{RequestContext, Waterfall, cache::StaleLog},
 };
 
 /// Time past the deadline that execution may take to assemble the answer.
@@ -378,7 +384,7 @@ async fn identify(state: &AppState, headers: &HeaderMap) -> Result<Option<Identi
         .map_err(|error| RequestError::http(StatusCode::UNAUTHORIZED, "UNAUTHENTICATED", error.to_string()))
 }
 
-/// One operation: authenticate, pre-check, execute, answer.
+/// One operation, observed: its span, metrics and log line around [`answer`].
 async fn single(
     state: &AppState,
     headers: &HeaderMap,
@@ -386,17 +392,86 @@ async fn single(
     request: Box<async_graphql::Request>,
     over_get: bool,
 ) -> Response {
+    let observe = &state.inner.observe;
+    let started = std::time::Instant::now();
+    let operation = observe::Operation::of(&request);
+    let label = observe.metrics.operation_label(operation.name.as_deref());
+    let _in_flight = observe.metrics.in_flight();
+    let span = tracing::info_span!(
+        "graphql",
+        otel.name = %format_args!("{} {}", operation.kind, operation.name.as_deref().unwrap_or("anonymous")),
+        operation.name = %label,
+        operation.type = operation.kind,
+    );
+    let waterfall = Arc::new(Waterfall::new(observe.waterfall_allowed(headers)));
+    let observed = Observed {
+        waterfall: waterfall.clone(),
+        span: span.clone(),
+    };
+    let (response, outcome, codes) = answer(state, headers, media, *request, over_get, observed)
+        .instrument(span.clone())
+        .await;
+    let _entered = span.enter();
+    observe.finish(
+        started,
+        Finished {
+            operation: &label,
+            outcome,
+            codes,
+            status: response.status().as_u16(),
+            upstream_calls: waterfall.attempts(),
+        },
+    );
+    response
+}
+
+/// What observes one operation's upstream calls.
+struct Observed {
+    waterfall: Arc<Waterfall>,
+    span: tracing::Span,
+}
+
+/// Authenticates, pre-checks, executes, answers; with the outcome and error codes
+/// for the metrics.
+async fn answer(
+    state: &AppState,
+    headers: &HeaderMap,
+    media: Media,
+    request: async_graphql::Request,
+    over_get: bool,
+    observed: Observed,
+) -> (Response, &'static str, Vec<&'static str>) {
     let identity = match identify(state, headers).await {
         Ok(identity) => identity,
-        Err(error) => return error.into_response(media),
+        Err(error) => {
+            let code = error.code;
+            return (error.into_response(media), "rejected", vec![code]);
+        }
     };
-    match execute(state, headers, identity.as_ref(), *request, over_get).await {
-        Ok((response, served_stale)) => {
+    let waterfall = observed.waterfall.clone();
+    match execute(state, headers, identity.as_ref(), request, over_get, Some(observed)).await {
+        Ok((mut response, served_stale)) => {
+            let codes: Vec<&'static str> = response.errors.iter().map(observe::error_code).collect();
+            let outcome = match (codes.is_empty(), response.data == async_graphql::Value::Null) {
+                (true, _) => "ok",
+                (false, false) => "partial",
+                (false, true) => "error",
+            };
+            if waterfall.detailed() {
+                let report = serde_json::to_value(waterfall.report()).unwrap_or_default();
+                response.extensions.insert(
+                    "upstream".to_owned(),
+                    async_graphql::Value::from_json(report).unwrap_or_default(),
+                );
+            }
             // Only an anonymous GET of fresh data may be cached by a CDN.
             let public = over_get && identity.is_none() && !served_stale;
-            respond(response, media, state.inner.max_errors, public)
+            (respond(response, media, state.inner.max_errors, public), outcome, codes)
         }
-        Err(error) => error.into_response(media),
+        Err(error) => {
+            let code = error.code;
+            (error.into_response(media), "rejected", vec![code])
+        }
     }
 }
 
@@ -409,7 +484,7 @@ async fn batch(state: &AppState, headers: &HeaderMap, media: Media, requests: Ve
     };
     let runs = requests
         .into_iter()
-        .map(|request| execute(state, headers, identity.as_ref(), request, false));
+        .map(|request| execute(state, headers, identity.as_ref(), request, false, None));
     let answers: Vec<serde_json::Value> = futures_util::future::join_all(runs)
         .await
         .into_iter()
@@ -440,6 +515,7 @@ async fn execute(
     identity: Option<&Identity>,
     request: async_graphql::Request,
     over_get: bool,
+    observed: Option<Observed>,
 ) -> Result<(async_graphql::Response, bool), RequestError> {
     let inner = &state.inner;
     // A persisted query's hash becomes its document before anything else looks.
@@ -483,9 +559,18 @@ async fn execute(
     request.set_parsed_query(document);
     let viewer = identity.map(|i| i.user);
     let stale = std::sync::Arc::new(StaleLog::default());
+    let (waterfall, span) = match observed {
+        Some(observed) => (Some(observed.waterfall), Some(observed.span)),
+        None => (None, None),
+    };
     let upstreams = inner.upstreams.for_request(RequestContext {
         deadline: Some(deadline),
         stale: stale.clone(),
+        waterfall,
+        span,
+        traceparent: observe::traceparent(headers),
+        tracestate: observe::tracestate(headers),
+        request_id: headers.get("x-request-id").cloned(),
     });
     let scope = RequestScope::new(upstreams, viewer, inner.limits, inner.batch_delay);
     // Every upstream call ends by the deadline, so execution does too; this bound

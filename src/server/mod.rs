@@ -7,6 +7,7 @@ mod admission;
 mod browser;
 mod endpoint;
 pub mod limits;
+mod observe;
 pub mod persisted;
 mod playground;
 
@@ -69,6 +70,10 @@ struct Inner {
     /// The demo user whose token GraphiQL's headers pane gets, when the gateway
     /// runs on its embedded demo.
     demo_user: Option<UserId>,
+    /// Metrics, the waterfall's policy, the request log line.
+    observe: observe::Observe,
+    /// Serve `GET /metrics`.
+    serve_metrics: bool,
 }
 
 impl AppState {
@@ -81,6 +86,7 @@ impl AppState {
             suggestions: !production,
         });
         let l = &config.limits;
+        let upstreams_metrics = upstreams.metrics().clone();
         Self {
             inner: Arc::new(Inner {
                 sdl: schema.sdl(),
@@ -111,6 +117,12 @@ impl AppState {
                 introspection: IntrospectionPolicy::new(config),
                 cors: browser::cors_layer(&config.browser),
                 demo_user,
+                observe: observe::Observe::new(
+                    &config.telemetry,
+                    upstreams_metrics,
+                    config.server.mode == Mode::Production,
+                ),
+                serve_metrics: config.telemetry.metrics,
             }),
         }
     }
@@ -190,6 +202,7 @@ pub fn router(state: AppState, max_body_bytes: usize, max_in_flight: usize) -> R
         .route("/health/live", get(live))
         .route("/health/ready", get(ready))
         .route("/schema.graphql", get(schema_sdl))
+        .route("/metrics", get(metrics))
         .with_state(state)
         .merge(crate::graphiql::asset_router())
         .layer(DefaultBodyLimit::max(max_body_bytes))
@@ -206,7 +219,18 @@ pub fn router(state: AppState, max_body_bytes: usize, max_in_flight: usize) -> R
                     .get("x-request-id")
                     .and_then(|v| v.to_str().ok())
                     .unwrap_or_default();
-                tracing::info_span!("request", method = %request.method(), route, request_id = id)
+                let span = tracing::info_span!(
+                    "request",
+                    otel.name = %format_args!("{} {route}", request.method()),
+                    otel.kind = "server",
+                    method = %request.method(),
+                    route,
+                    request_id = id
+                );
+                // With trace export on, the client's W3C context is the parent.
+                let header = |name: &str| request.headers().get(name).and_then(|v| v.to_str().ok());
+                crate::telemetry::accept_parent(&span, header("traceparent"), header("tracestate"));
+                span
             }),
         )
         .layer(SetRequestIdLayer::new(x_request_id, MakeRequestUuid));
@@ -311,6 +335,25 @@ async fn ready(State(state): State<AppState>) -> impl IntoResponse {
         [(header::CACHE_CONTROL, "no-store")],
         axum::Json(serde_json::json!({"status": text, "breakers": breakers})),
     )
+}
+
+/// `GET /metrics`: every metric in the Prometheus text format (404 when
+/// `telemetry.metrics` is off).
+async fn metrics(State(state): State<AppState>) -> axum::response::Response {
+    if !state.inner.serve_metrics {
+        return axum::http::StatusCode::NOT_FOUND.into_response();
+    }
+    (
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+            ),
+            (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+        ],
+        state.inner.observe.metrics.render(),
+    )
+        .into_response()
 }
 
 /// `GET /schema.graphql`: the SDL, for schema tooling.

@@ -17,13 +17,18 @@ const RESTAURANT: &str = include_str!("../../schema/operations/restaurant.graphq
 
 /// The page, with its Content-Security-Policy.
 pub fn page(state: &AppState) -> Response {
-    let headers = match state.inner.demo_user {
-        Some(user) => format!(
-            "{{\n  \"Authorization\": \"Bearer {}\"\n}}",
-            state.inner.auth.mint(user)
-        ),
-        None => "{\n  \"Authorization\": \"Bearer <token: delivery-gateway token --user ID>\"\n}".to_owned(),
+    let token = match state.inner.demo_user {
+        Some(user) => state.inner.auth.mint(user),
+        None => "<token: delivery-gateway token --user ID>".to_owned(),
     };
+    // Where anyone may see it (`telemetry.upstream_trace = "on"`), ask for the
+    // upstream waterfall by default: the page's "Upstream calls" panel shows it.
+    let trace = if state.inner.observe.waterfall_for_everyone() {
+        ",\n  \"X-Upstream-Trace\": \"1\""
+    } else {
+        ""
+    };
+    let headers = format!("{{\n  \"Authorization\": \"Bearer {token}\"{trace}\n}}");
     let options = PageOptions {
         endpoint: "/graphql".to_owned(),
         tabs: vec![
@@ -47,6 +52,7 @@ pub fn page(state: &AppState) -> Response {
         ],
         default_headers: Some(headers),
         title: "delivery-gateway · GraphiQL".to_owned(),
+        show_upstream: !trace.is_empty(),
     };
     (
         [

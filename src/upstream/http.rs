@@ -9,8 +9,10 @@
 //! - retry connection failures, timeouts and 502/503/504 with jittered exponential
 //!   backoff (or the service's `Retry-After`), within the service's retry budget and
 //!   the time left (every contract call is a read, so every call is idempotent);
-//! - open a span with the service, route, batch size, status and attempt, and turn
-//!   every failure into an [`UpstreamError`].
+//! - open a span with the service, route, batch size, status and attempt (a child of
+//!   the request's span, even from a DataLoader's task), send the W3C trace context
+//!   and `X-Request-Id`, and turn every failure into an [`UpstreamError`];
+//! - count each attempt in the metrics and the request's [`Waterfall`].
 
 use std::{
     collections::HashMap,
@@ -21,7 +23,7 @@ use std::{
 use futures_util::future::try_join_all;
 use reqwest::{
     Client, Method, StatusCode,
-    header::{CACHE_CONTROL, RETRY_AFTER},
+    header::{CACHE_CONTROL, HeaderValue, RETRY_AFTER},
 };
 use serde::{Serialize, de::DeserializeOwned};
 use tracing::Instrument;
@@ -33,7 +35,9 @@ use super::{
     cached::{Fetched, KeyScope, records},
     coalesce::{FlightKey, Flights},
     guard::{BreakerState, Guard, GuardSettings, Refusal},
+    waterfall::{Attempt, Waterfall},
 };
+use crate::telemetry::{self, Metrics};
 
 /// How the gateway talks to one service.
 #[derive(Debug, Clone)]
@@ -79,6 +83,7 @@ struct Shared {
     flights: Option<Flights>,
     counters: Arc<CacheCounters>,
     redis: Option<Arc<RedisStore>>,
+    metrics: Metrics,
 }
 
 /// The entity cache, coalescing and the shared store, as [`Upstreams::new`] takes them.
@@ -101,6 +106,17 @@ pub struct RequestContext {
     pub deadline: Option<Instant>,
     /// Where the upstream layer notes what it served stale for this request.
     pub stale: Arc<StaleLog>,
+    /// Records every attempt (always counted; in detail for `extensions.upstream`).
+    pub waterfall: Option<Arc<Waterfall>>,
+    /// The span upstream attempts are children of (the GraphQL operation's); calls
+    /// made from a DataLoader's task would otherwise have no parent.
+    pub span: Option<tracing::Span>,
+    /// The client's `traceparent`, passed on as is while trace export is off.
+    pub traceparent: Option<HeaderValue>,
+    /// The client's `tracestate`, passed on with its `traceparent`.
+    pub tracestate: Option<HeaderValue>,
+    /// The request's id, sent as `X-Request-Id` on every call.
+    pub request_id: Option<HeaderValue>,
 }
 
 /// A decoded answer and its freshness.
@@ -194,6 +210,7 @@ impl Upstreams {
                 flights: coalesce.then(Flights::default),
                 counters,
                 redis,
+                metrics: Metrics::new(),
             }),
             request: Arc::new(RequestContext::default()),
         })
@@ -224,6 +241,12 @@ impl Upstreams {
             shared: self.shared.clone(),
             request: Arc::new(request),
         }
+    }
+
+    /// The metrics registry these clients count into; the server adds its own
+    /// metrics to it and serves it at `/metrics`.
+    pub fn metrics(&self) -> &Metrics {
+        &self.shared.metrics
     }
 
     /// The circuit breakers that are not closed, for readiness reports.
@@ -363,7 +386,8 @@ impl Upstreams {
             .map(|deadline| deadline.saturating_duration_since(Instant::now()))
     }
 
-    /// One attempt. On failure, the error and the service's `Retry-After`.
+    /// One attempt, counted in the metrics and the request's waterfall. On failure,
+    /// the error and the service's `Retry-After`.
     #[allow(clippy::too_many_arguments)]
     async fn attempt<V>(
         &self,
@@ -374,6 +398,54 @@ impl Upstreams {
         body: Option<Vec<u8>>,
         attempt: u32,
         decode: Decode<V>,
+    ) -> Result<Option<Answer<V>>, (UpstreamError, Option<Duration>)> {
+        let started = Instant::now();
+        let mut status = None;
+        let ids = self
+            .request
+            .waterfall
+            .as_ref()
+            .filter(|w| w.detailed())
+            .and_then(|_| ids_of(&url));
+        let outcome = self
+            .attempt_inner(endpoint, method, url, call, body, attempt, decode, &mut status)
+            .await;
+        let label = match &outcome {
+            Ok(Some(_)) => "ok",
+            Ok(None) => "not_found",
+            Err((error, _)) => error_label(&error.kind),
+        };
+        let service = call.service.name();
+        self.shared
+            .metrics
+            .upstream(service, call.route, label, call.batch, started.elapsed());
+        if let Some(waterfall) = &self.request.waterfall {
+            waterfall.record(Attempt {
+                service: call.service,
+                method: if *method == Method::POST { "POST" } else { "GET" },
+                route: call.route,
+                batch: call.batch,
+                ids,
+                started,
+                status,
+                error: outcome.as_ref().err().map(|(e, _)| error_label(&e.kind)),
+                attempt,
+            });
+        }
+        outcome
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn attempt_inner<V>(
+        &self,
+        endpoint: &Endpoint,
+        method: &Method,
+        url: Url,
+        call: &Sent,
+        body: Option<Vec<u8>>,
+        attempt: u32,
+        decode: Decode<V>,
+        status_seen: &mut Option<u16>,
     ) -> Result<Option<Answer<V>>, (UpstreamError, Option<Duration>)> {
         let (service, route) = (call.service, call.route);
         let fail = |kind| (error(service, route, kind), None);
@@ -394,18 +466,50 @@ impl Upstreams {
         // The deadline, not the service's timeout, cuts this attempt short.
         let cut_by_deadline = time_left.is_some_and(|left| left < endpoint.settings.timeout);
         let timeout = time_left.map_or(endpoint.settings.timeout, |left| left.min(endpoint.settings.timeout));
+        let parent = (self.request.span.as_ref())
+            .and_then(tracing::Span::id)
+            .or_else(|| tracing::Span::current().id());
         let span = tracing::debug_span!(
+            parent: parent,
             "upstream",
+            otel.name = route,
+            otel.kind = "client",
             service = service.name(),
             route,
             batch = call.batch,
             attempt,
+            cache_hit = false,
             status = tracing::field::Empty,
         );
+        let trace_context = telemetry::outgoing_trace_context(&span);
         let exchange = async {
             let mut request = endpoint.client.request(method.clone(), url);
             if let Some(user) = call.user {
                 request = request.header("x-user-id", user.0);
+            }
+            request = match trace_context {
+                // Export is on: the upstream's parent is this attempt's span.
+                Some((traceparent, tracestate)) => {
+                    request = request.header("traceparent", traceparent);
+                    match tracestate {
+                        Some(tracestate) => request.header("tracestate", tracestate),
+                        None => request,
+                    }
+                }
+                // Export is off: pass the client's context on untouched.
+                None => match &self.request.traceparent {
+                    Some(traceparent) => {
+                        request = request.header("traceparent", traceparent.clone());
+                        match &self.request.tracestate {
+                            Some(tracestate) => request.header("tracestate", tracestate.clone()),
+                            None => request,
+                        }
+                    }
+                    None => request,
+                },
+            };
+            if let Some(id) = &self.request.request_id {
+                request = request.header("x-request-id", id.clone());
             }
             if let Some(body) = body {
                 request = request
@@ -425,6 +529,9 @@ impl Upstreams {
             Err(_) => Err(ErrorKind::Timeout),
             Ok(result) => result,
         };
+        if let Ok((status, _, _)) = &result {
+            *status_seen = Some(status.as_u16());
+        }
         let outcome = match result {
             Err(kind) => Err(fail(kind)),
             Ok((StatusCode::NOT_FOUND, _, _)) => Ok(None),
@@ -448,6 +555,28 @@ impl Upstreams {
         }
         outcome
     }
+}
+
+/// The metrics' and waterfall's name for how an attempt failed (a closed set).
+fn error_label(kind: &ErrorKind) -> &'static str {
+    match kind {
+        ErrorKind::Connect(_) => "connect",
+        ErrorKind::Timeout => "timeout",
+        ErrorKind::Status { status, .. } if *status >= 500 => "http_5xx",
+        ErrorKind::Status { .. } => "http_4xx",
+        ErrorKind::Decode(_) => "bad_response",
+        ErrorKind::CircuitOpen => "circuit_open",
+        ErrorKind::Busy => "busy",
+        ErrorKind::DeadlineExceeded => "deadline",
+    }
+}
+
+/// The ids of a batch call that carries them in the URL (`ids`, `restaurantIds`).
+/// The ids a batch call asks for, as its URL carries them.
+fn ids_of(url: &Url) -> Option<String> {
+    url.query_pairs()
+        .find(|(name, _)| matches!(name.as_ref(), "ids" | "restaurantIds"))
+        .map(|(_, ids)| ids.into_owned())
 }
 
 /// The URL of `call` below `base`.

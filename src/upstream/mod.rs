@@ -19,6 +19,7 @@ mod guard;
 mod http;
 mod model;
 mod service;
+mod waterfall;
 
 mod catalog;
 mod geo;
@@ -35,3 +36,4 @@ pub use guard::{BreakerState, GuardSettings};
 pub use http::{Caching, HttpSettings, RequestContext, ServiceSettings, Upstreams};
 pub use model::*;
 pub use service::Service;
+pub use waterfall::{Attempt, CallRecord, Report, Summary, Waterfall};

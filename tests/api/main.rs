@@ -10,6 +10,7 @@ mod failures;
 mod graphiql;
 mod helpers;
 mod http;
+mod observability;
 mod operations;
 mod resilience;
 mod schema;
