@@ -30,6 +30,7 @@
 //! | `BENCH_THROUGHPUT_WARMUP` | 300 (20) | warm-up queries before each of those |
 //! | `BENCH_MAX_REQUESTS` | 2000 (100) | queries of the maximum-rate run (`HomeScreen`, c = 64, L = 20 ms) |
 //! | `BENCH_OPEN_SECONDS` | 10 (2) | length of the open-loop run at half that rate |
+//! | `BENCH_CACHE=1` | off | run the gateway with its entity cache (off by default: repeated identical queries would be answered from it, and the figures would no longer measure composition) |
 //!
 //! The defaults take about two and a half minutes on two cores against the gateway
 //! as first measured (a faster gateway finishes sooner). Every query has a 30 s

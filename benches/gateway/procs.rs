@@ -43,6 +43,11 @@ pub struct Child {
     pub addr: SocketAddr,
 }
 
+/// Whether the gateway runs with its entity cache (`BENCH_CACHE=1`); off by default.
+pub fn cache_enabled() -> bool {
+    std::env::var("BENCH_CACHE").is_ok_and(|v| v == "1")
+}
+
 impl Child {
     /// Starts the binary with `args`, logging at `warn` to a file under the bench's
     /// temporary directory. `addr` is the address passed in `args`.
@@ -52,6 +57,9 @@ impl Child {
         command
             .args(args)
             .env("GATEWAY_LOG__LEVEL", "warn")
+            // The entity cache would answer repeated queries without the upstreams:
+            // off unless BENCH_CACHE=1, so the figures measure composition.
+            .env("GATEWAY_CACHE__ENABLED", cache_enabled().to_string())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(File::create(&log)?);

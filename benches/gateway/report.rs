@@ -186,13 +186,18 @@ impl Report {
             "{} cores (`nproc`), {}; {}; commit `{}`; load average {} at the start, {} at the end \
              (other work on the machine disturbs the wall-clock figures, less the CPU per query). The load \
              generator, the gateway and the demo upstreams run as three processes on this same machine and share \
-             its cores. c = concurrent clients, L = latency of every upstream.\n",
+             its cores. The gateway's entity cache is {}. c = concurrent clients, L = latency of every upstream.\n",
             m.cores,
             m.cpu,
             m.date,
             m.commit,
             m.load_at_start,
-            load_average()
+            load_average(),
+            if crate::procs::cache_enabled() {
+                "on (`BENCH_CACHE=1`)"
+            } else {
+                "off"
+            }
         );
         let _ = writeln!(out, "| Operation | Scenario | Result | Floor / target (issue 7) |");
         let _ = writeln!(out, "|---|---|---|---|");
