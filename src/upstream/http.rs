@@ -296,6 +296,14 @@ impl Upstreams {
             .ok_or_else(|| status_error(service, route, StatusCode::NOT_FOUND, ""))
     }
 
+    /// The client, settings and guard of `service`.
+    fn endpoint(&self, service: Service, route: &'static str) -> Result<&Endpoint, UpstreamError> {
+        self.shared
+            .endpoints
+            .get(&service)
+            .ok_or_else(|| error(service, route, ErrorKind::Connect("no base URL configured".into())))
+    }
+
     /// The call, shared with an identical one in flight where that is allowed:
     /// `GET`s (keyed with the user, so private answers are shared only between
     /// requests of the same user) and `POST`s without a user.
@@ -307,11 +315,7 @@ impl Upstreams {
         decode: Decode<V>,
     ) -> Result<Option<Arc<Answer<V>>>, UpstreamError> {
         let (service, route) = (call.service, call.route);
-        let endpoint = self
-            .shared
-            .endpoints
-            .get(&service)
-            .ok_or_else(|| error(service, route, ErrorKind::Connect("no base URL configured".into())))?;
+        let endpoint = self.endpoint(service, route)?;
         let url = url(&endpoint.settings.base, &call).map_err(|kind| error(service, route, kind))?;
         let sent = Sent {
             service,
@@ -350,11 +354,7 @@ impl Upstreams {
         decode: Decode<V>,
     ) -> Result<Option<Arc<Answer<V>>>, UpstreamError> {
         let (service, route) = (call.service, call.route);
-        let endpoint = self
-            .shared
-            .endpoints
-            .get(&service)
-            .ok_or_else(|| error(service, route, ErrorKind::Connect("no base URL configured".into())))?;
+        let endpoint = self.endpoint(service, route)?;
         let http = &self.shared.http;
         endpoint.guard.deposit();
         let mut attempt = 1;
