@@ -569,7 +569,7 @@ impl Default for DemoSettings {
     fn default() -> Self {
         Self {
             seed: crate::demo::DemoConfig::default().seed,
-            latency: Duration::ZERO,
+            latency: Duration::from_millis(20),
             graphiql_user: 42,
         }
     }
