@@ -7,7 +7,8 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    HOME, NEARBY, RESTAURANT, assert_no_errors, berlin, errors, redis_prefix, spawn_app, spawn_app_with,
+    HOME, NEARBY, RESTAURANT, RESTAURANT_ROUTES, assert_no_errors, berlin, errors, redis_prefix, spawn_app,
+    spawn_app_with,
 };
 
 const REDIS: &str = "redis://127.0.0.1:6379";
@@ -67,14 +68,7 @@ async fn sixty_four_concurrent_cold_restaurant_queries_make_one_call_per_route()
         assert_eq!(body["data"]["restaurant"]["id"], "17");
     }
     let stats = app.stats().await;
-    for route in [
-        "restaurants GET /restaurants",
-        "menus GET /menus",
-        "ratings GET /ratings",
-        "availability GET /availability",
-    ] {
-        assert_eq!(stats.calls(route), 1, "{route}: {:?}", stats.calls);
-    }
+    stats.assert_called_once(&RESTAURANT_ROUTES);
     assert_eq!(stats.total(), 4, "{:?}", stats.calls);
 }
 
@@ -90,14 +84,12 @@ async fn a_user_s_private_data_is_never_cached() {
     assert_no_errors(&body);
     let stats = app.stats().await;
     // Personal promotions, the user's own calls and the ranking go upstream again.
-    for route in [
+    stats.assert_called_once(&[
         "promotions GET /promotions",
         "users GET /users/{id}",
         "orders GET /orders",
         "recommendations POST /rank",
-    ] {
-        assert_eq!(stats.calls(route), 1, "{route}: {:?}", stats.calls);
-    }
+    ]);
     assert_eq!(stats.calls("menus GET /menus"), 0, "{:?}", stats.calls);
 }
 

@@ -21,6 +21,14 @@ pub const HOME: &str = include_str!("../../schema/operations/home.graphql");
 pub const NEARBY: &str = include_str!("../../schema/operations/nearby.graphql");
 pub const RESTAURANT: &str = include_str!("../../schema/operations/restaurant.graphql");
 
+/// The four calls of the `Restaurant` operation.
+pub const RESTAURANT_ROUTES: [&str; 4] = [
+    "restaurants GET /restaurants",
+    "menus GET /menus",
+    "ratings GET /ratings",
+    "availability GET /availability",
+];
+
 /// Where the acceptance operations look for restaurants: Berlin, Mitte.
 pub fn berlin(first: u32) -> Value {
     json!({"location": {"lat": 52.52, "lng": 13.405}, "first": first})
@@ -60,6 +68,13 @@ impl Stats {
     /// Calls to one route, e.g. `"menus GET /menus"`.
     pub fn calls(&self, route: &str) -> u64 {
         self.calls.get(route).copied().unwrap_or(0)
+    }
+
+    /// Asserts that each of `routes` was called exactly once.
+    pub fn assert_called_once(&self, routes: &[&str]) {
+        for route in routes {
+            assert_eq!(self.calls(route), 1, "{route}: {:?}", self.calls);
+        }
     }
 
     /// Calls to the routes of one service.

@@ -4,7 +4,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::helpers::{HOME, NEARBY, RESTAURANT, assert_no_errors, berlin, spawn_app, spawn_app_with};
+use crate::helpers::{
+    HOME, NEARBY, RESTAURANT, RESTAURANT_ROUTES, assert_no_errors, berlin, spawn_app, spawn_app_with,
+};
 
 /// The sixteen calls of the REST sequence, plus one restaurants batch for the
 /// past orders and favourites.
@@ -160,14 +162,7 @@ async fn restaurant_answers_in_one_wave_of_four_calls() {
             .is_some_and(|c| !c.is_empty())
     );
     let stats = app.stats().await;
-    for route in [
-        "restaurants GET /restaurants",
-        "menus GET /menus",
-        "ratings GET /ratings",
-        "availability GET /availability",
-    ] {
-        assert_eq!(stats.calls(route), 1, "{route}: {:?}", stats.calls);
-    }
+    stats.assert_called_once(&RESTAURANT_ROUTES);
     assert_eq!(stats.total(), 4);
 }
 
