@@ -79,9 +79,10 @@ impl Target {
         }
     }
 
-    /// Sends `operation` once and checks the answer: status 200, a JSON body with
-    /// non-null `data` and no `errors`. The error is a message for the report.
-    pub async fn query(&self, operation: &Operation) -> Result<(), String> {
+    /// Sends `operation` once and reads the whole answer; the error is a message
+    /// for the report. The latency ends here, when the last byte has arrived:
+    /// checking the answer ([`Answer::check`]) is the load generator's own work.
+    pub async fn query(&self, operation: &Operation) -> Result<Answer, String> {
         let mut request = self
             .client
             .post(&*self.url)
@@ -98,11 +99,26 @@ impl Target {
             .bytes()
             .await
             .map_err(|e| format!("reading the body failed: {e}"))?;
-        if status != StatusCode::OK {
-            return Err(format!("HTTP {status}: {}", snippet(&body)));
+        Ok(Answer { status, body })
+    }
+}
+
+/// A whole answer of the gateway, not checked yet.
+pub struct Answer {
+    status: StatusCode,
+    body: bytes::Bytes,
+}
+
+impl Answer {
+    /// Checks the answer: status 200, a JSON body with non-null `data` and no
+    /// `errors`. The error is a message for the report.
+    pub fn check(&self) -> Result<(), String> {
+        let body = &self.body;
+        if self.status != StatusCode::OK {
+            return Err(format!("HTTP {}: {}", self.status, snippet(body)));
         }
-        let answer: GraphqlResponse = serde_json::from_slice(&body)
-            .map_err(|e| format!("body is not a GraphQL response ({e}): {}", snippet(&body)))?;
+        let answer: GraphqlResponse = serde_json::from_slice(body)
+            .map_err(|e| format!("body is not a GraphQL response ({e}): {}", snippet(body)))?;
         match answer {
             GraphqlResponse {
                 errors: Some(errors), ..
@@ -238,8 +254,9 @@ pub async fn closed_loop(target: &Target, operation: &Operation, concurrency: us
             let mut outcome = Outcome::new();
             while tickets.fetch_add(1, Ordering::Relaxed) < requests {
                 let sent = Instant::now();
-                let result = target.query(&operation).await;
-                outcome.record(result, sent.elapsed());
+                let answer = target.query(&operation).await;
+                let latency = sent.elapsed();
+                outcome.record(answer.and_then(|a| a.check()), latency);
             }
             outcome
         });
@@ -265,8 +282,9 @@ pub async fn open_loop(target: &Target, operation: &Operation, rate: f64, reques
         let scheduled = schedule.tick().await;
         let (target, operation) = (target.clone(), operation.clone());
         in_flight.spawn(async move {
-            let result = target.query(&operation).await;
-            (result, scheduled.elapsed())
+            let answer = target.query(&operation).await;
+            let latency = scheduled.elapsed();
+            (answer.and_then(|a| a.check()), latency)
         });
         while let Some(done) = in_flight.try_join_next() {
             let (result, latency) = done.expect("a query task panicked");

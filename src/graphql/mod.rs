@@ -8,6 +8,7 @@ mod common;
 pub mod error;
 mod listing;
 pub mod loaders;
+mod menu;
 mod order;
 mod query;
 mod restaurant;

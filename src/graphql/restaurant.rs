@@ -16,6 +16,7 @@ use super::{
         self, AvailabilityKey, EstimateKey, FeesKey, GeoKey, MenuKey, PromotionsKey, RatingKey, RequestLoader,
         RestaurantKey, UpstreamLoader,
     },
+    menu::{MenuAnswer, MenuPlan},
     scope::RequestScope,
 };
 use crate::upstream::{self, AreaId, Location, RestaurantId, UpstreamError};
@@ -220,13 +221,13 @@ impl Restaurant {
     }
 
     /// The menu. Null when the menus service has none for it or failed.
-    async fn menu(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Menu>> {
+    async fn menu(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<MenuAnswer>> {
         let menu = RequestScope::of(ctx)
             .loader
             .load_one(MenuKey(self.restaurant_id()))
             .await
             .gql()?;
-        Ok(menu.map(Menu))
+        Ok(menu.map(|menu| MenuAnswer::new(menu, MenuPlan::of(ctx))))
     }
 
     /// How long a delivery takes to `to`, or, in a `restaurants(near:)` list, to
@@ -316,66 +317,5 @@ impl Restaurant {
             .load_one(AvailabilityKey(self.restaurant_id()))
             .await
             .gql()
-    }
-}
-
-/// A restaurant's menu.
-pub struct Menu(Arc<upstream::Menu>);
-
-/// A restaurant's menu.
-#[Object(cache_control(max_age = 60))]
-impl Menu {
-    /// Sections of the menu, in the order the restaurant shows them.
-    async fn categories(&self) -> Vec<MenuCategory<'_>> {
-        self.0.categories.iter().map(MenuCategory).collect()
-    }
-}
-
-/// A section of a menu, e.g. "Starters".
-pub struct MenuCategory<'a>(&'a upstream::MenuCategory);
-
-/// A section of a menu, e.g. "Starters".
-#[Object]
-impl<'a> MenuCategory<'a> {
-    /// The section's name.
-    async fn name(&self) -> &str {
-        &self.0.name
-    }
-
-    /// The dishes in it.
-    async fn items(&self) -> Vec<MenuItem<'a>> {
-        self.0.items.iter().map(MenuItem).collect()
-    }
-}
-
-/// A dish on a menu.
-pub struct MenuItem<'a>(&'a upstream::MenuItem);
-
-/// A dish on a menu.
-#[Object]
-impl MenuItem<'_> {
-    /// The dish's id.
-    async fn id(&self) -> ID {
-        ID(self.0.id.to_string())
-    }
-
-    /// Its name.
-    async fn name(&self) -> &str {
-        &self.0.name
-    }
-
-    /// What it is.
-    async fn description(&self) -> &str {
-        &self.0.description
-    }
-
-    /// What one costs.
-    async fn price(&self) -> Money {
-        Money::from(&self.0.price)
-    }
-
-    /// Whether it is vegetarian.
-    async fn vegetarian(&self) -> bool {
-        self.0.vegetarian
     }
 }

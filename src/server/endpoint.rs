@@ -524,7 +524,11 @@ async fn execute(
         .prepare(request)
         .await
         .map_err(|error| RequestError::document(error.code(), error.to_string()))?;
-    let (document, measures) = limits::check(&request.query, &request.variables, &inner.document_limits)
+    let documents = &inner.documents;
+    let (document, measures) =
+        limits::check_with(&request.query, &request.variables, &inner.document_limits, |query| {
+            documents.parse(query)
+        })
         .map_err(|error| RequestError::document(error.code(), error.to_string()))?;
     if over_get && selects_mutation(&document, request.operation_name.as_deref()) {
         return Err(RequestError::http(

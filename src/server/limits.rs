@@ -133,6 +133,19 @@ pub fn check(
     variables: &Variables,
     limits: &DocumentLimits,
 ) -> Result<(ExecutableDocument, Measures), LimitError> {
+    check_with(query, variables, limits, |text| {
+        async_graphql::parser::parse_query(text)
+    })
+}
+
+/// [`check`], parsing with `parse` (the server's cache of parsed documents) once
+/// the text has passed the lexical checks.
+pub fn check_with(
+    query: &str,
+    variables: &Variables,
+    limits: &DocumentLimits,
+    parse: impl FnOnce(&str) -> async_graphql::parser::Result<ExecutableDocument>,
+) -> Result<(ExecutableDocument, Measures), LimitError> {
     if query.len() > limits.max_chars && query.chars().count() > limits.max_chars {
         return Err(LimitError::TooLong(limits.max_chars));
     }
@@ -146,7 +159,7 @@ pub fn check(
     if scan.nesting > max_nesting {
         return Err(LimitError::TooDeep(limits.max_depth));
     }
-    let document = async_graphql::parser::parse_query(query).map_err(|e| LimitError::Syntax(e.to_string()))?;
+    let document = parse(query).map_err(|e| LimitError::Syntax(e.to_string()))?;
     let mut measures = measure(&document, variables, limits.max_page_size)?;
     measures.tokens = scan.tokens;
     let over = |value: u64, limit: usize| value > limit as u64;

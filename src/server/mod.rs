@@ -5,6 +5,7 @@
 
 mod admission;
 mod browser;
+mod documents;
 mod endpoint;
 pub mod limits;
 mod observe;
@@ -59,6 +60,8 @@ struct Inner {
     graphiql: bool,
     /// Persisted queries (APQ) and the safelist, resolved before execution.
     persisted: persisted::PersistedQueries,
+    /// Documents parsed before, by their text.
+    documents: documents::Documents,
     /// Set once a shutdown signal arrived: readiness turns false.
     shutting_down: AtomicBool,
     document_limits: DocumentLimits,
@@ -91,6 +94,7 @@ impl AppState {
             inner: Arc::new(Inner {
                 sdl: schema.sdl(),
                 schema,
+                documents: documents::Documents::default(),
                 persisted: persisted::PersistedQueries::new(&config.persisted_queries, upstreams.redis().cloned()),
                 upstreams,
                 auth: Authenticator::new(&config.auth),

@@ -113,7 +113,10 @@ async fn a_hung_call_counts_and_never_answers() {
     assert_eq!(demo.stats().calls_to("loyalty GET /members/{userId}"), 1);
 }
 
-#[tokio::test(start_paused = true)]
+/// Real time: the demo's delay runs on `async-io`'s timer, which tokio's paused
+/// clock does not drive. Only lower bounds are asserted (a loaded machine may
+/// answer later, never sooner).
+#[tokio::test]
 async fn latency_delays_answers_and_reset_restores_the_start_up_latency() {
     let demo = crate::demo::Demo::new(crate::demo::DemoConfig {
         seed: 42,
@@ -128,12 +131,12 @@ async fn latency_delays_answers_and_reset_restores_the_start_up_latency() {
         "PUT",
         "/_admin/faults",
         None,
-        Some(json!({"service": "ratings", "latencyMs": 500, "jitterMs": 10})),
+        Some(json!({"service": "ratings", "latencyMs": 100, "jitterMs": 10})),
     )
     .await;
     let start = tokio::time::Instant::now();
     assert_eq!(get(&demo, "/ratings/ratings?restaurantIds=1").await.status, 200);
-    assert!((500..=510).contains(&start.elapsed().as_millis()));
+    assert!(start.elapsed() >= std::time::Duration::from_millis(100));
 
     send(&demo, "POST", "/_admin/reset", None, None).await;
     let faults = get(&demo, "/_admin/faults").await.json();
