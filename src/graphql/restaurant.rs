@@ -2,11 +2,12 @@
 //! promotions. Each of those comes from its own service through the request's
 //! DataLoader, so a page of restaurants costs one call per service.
 
+use std::collections::HashMap;
+use std::hash::Hash;
 use std::sync::Arc;
 
 use async_graphql::dataloader::Loader;
 use async_graphql::{Context, ID, Lookahead, Object, SimpleObject};
-use futures_util::future::{BoxFuture, join_all};
 use time::OffsetDateTime;
 
 use super::{
@@ -28,6 +29,38 @@ pub struct Restaurant {
     to: Option<Location>,
     /// The delivery area of that list (for fees).
     area: Option<AreaId>,
+    /// What [`Restaurant::load_all`] fetched along with it.
+    known: Known,
+}
+
+/// One service's answer for one restaurant: absent (`Ok(None)`) or failed.
+type Fetched<V> = Result<Option<V>, UpstreamError>;
+
+/// The answers [`Restaurant::load_all`] fetched for a restaurant, so that its
+/// fields read them here instead of asking the request's DataLoader again (a
+/// lock, a hash lookup and a channel per field and restaurant). `None`: not
+/// fetched with it; the field asks the DataLoader, which batches as before.
+#[derive(Default)]
+struct Known {
+    menu: Option<Fetched<Arc<upstream::Menu>>>,
+    rating: Option<Fetched<upstream::Rating>>,
+    availability: Option<Fetched<upstream::Availability>>,
+    promotions: Option<Fetched<Arc<[upstream::Promotion]>>>,
+    /// To the list's location ([`Restaurant::to`]).
+    estimate: Option<Fetched<upstream::Estimate>>,
+    /// Into the list's area ([`Restaurant::area`]).
+    fees: Option<Fetched<upstream::Fees>>,
+}
+
+/// A service's answers for a page, as [`loaders::prime`] gives them.
+type Batch<K, V> = Option<Result<HashMap<K, V>, UpstreamError>>;
+
+/// One restaurant's share of a page's batch: `None` when there was no batch.
+fn share<K: Hash + Eq, V: Clone>(batch: &Batch<K, V>, key: &K) -> Option<Fetched<V>> {
+    batch.as_ref().map(|found| match found {
+        Ok(found) => Ok(found.get(key).cloned()),
+        Err(error) => Err(error.clone()),
+    })
 }
 
 /// Where a restaurant is being looked at from: the list's location and area.
@@ -46,6 +79,7 @@ impl Restaurant {
             record,
             to: vantage.to,
             area: vantage.area.clone(),
+            known: Known::default(),
         }
     }
 
@@ -68,37 +102,42 @@ impl Restaurant {
     ) -> async_graphql::Result<Vec<Restaurant>> {
         let wants = |field: &str| selection.iter().any(|s| s.field(field).exists());
         let loader = &scope.loader;
-        let mut side: Vec<BoxFuture<'_, ()>> = Vec::new();
-        if wants("menu") {
-            side.push(warm(loader, keyed(ids, MenuKey)));
-        }
-        if wants("rating") {
-            side.push(warm(loader, keyed(ids, RatingKey)));
-        }
-        if wants("isOpen") || wants("nextStatusChangeAt") {
-            side.push(warm(loader, keyed(ids, AvailabilityKey)));
-        }
-        if wants("promotions") {
-            side.push(warm(loader, keyed(ids, PromotionsKey)));
-        }
-        if let Some(to) = vantage.to
-            && wants("deliveryEstimate")
-        {
-            let to = GeoKey::from(to);
-            side.push(warm(loader, ids.iter().map(|&id| EstimateKey { to, id }).collect()));
-        }
-        if let Some(area) = &vantage.area
-            && (wants("deliveryFee") || wants("minimumOrder"))
-        {
-            let fees = ids.iter().map(|&id| FeesKey { area: area.clone(), id }).collect();
-            side.push(warm(loader, fees));
-        }
-        let (records, _) = futures_util::join!(loaders::prime(loader, keyed(ids, RestaurantKey)), join_all(side));
+        let to = vantage.to.map(GeoKey::from).filter(|_| wants("deliveryEstimate"));
+        let area = vantage
+            .area
+            .as_ref()
+            .filter(|_| wants("deliveryFee") || wants("minimumOrder"));
+        let (records, menus, ratings, availability, promotions, estimates, fees) = futures_util::join!(
+            loaders::prime(loader, keyed(ids, RestaurantKey)),
+            fetch(loader, wants("menu"), || keyed(ids, MenuKey)),
+            fetch(loader, wants("rating"), || keyed(ids, RatingKey)),
+            fetch(loader, wants("isOpen") || wants("nextStatusChangeAt"), || {
+                keyed(ids, AvailabilityKey)
+            }),
+            fetch(loader, wants("promotions"), || keyed(ids, PromotionsKey)),
+            fetch(loader, to.is_some(), || to
+                .map(|to| ids.iter().map(|&id| EstimateKey { to, id }).collect())
+                .unwrap_or_default()),
+            fetch(loader, area.is_some(), || area
+                .map(|area| ids.iter().map(|&id| FeesKey { area: area.clone(), id }).collect())
+                .unwrap_or_default()),
+        );
         let mut records = records.gql()?;
         Ok(ids
             .iter()
-            .filter_map(|id| records.remove(&RestaurantKey(*id)))
-            .map(|record| Restaurant::from_record(record, vantage))
+            .filter_map(|&id| {
+                let record = records.remove(&RestaurantKey(id))?;
+                let mut restaurant = Restaurant::from_record(record, vantage);
+                restaurant.known = Known {
+                    menu: share(&menus, &MenuKey(id)),
+                    rating: share(&ratings, &RatingKey(id)),
+                    availability: share(&availability, &AvailabilityKey(id)),
+                    promotions: share(&promotions, &PromotionsKey(id)),
+                    estimate: to.and_then(|to| share(&estimates, &EstimateKey { to, id })),
+                    fees: area.and_then(|area| share(&fees, &FeesKey { area: area.clone(), id })),
+                };
+                Some(restaurant)
+            })
             .collect())
     }
 }
@@ -107,17 +146,21 @@ fn keyed<K>(ids: &[RestaurantId], key: fn(RestaurantId) -> K) -> Vec<K> {
     ids.iter().copied().map(key).collect()
 }
 
-/// Loads `keys` into the request's cache; the fields that read them later find
-/// them there (or find the batch's error remembered).
-fn warm<K>(loader: &RequestLoader, keys: Vec<K>) -> BoxFuture<'_, ()>
+/// Loads the keys `keys()` gives into the request's cache when `wanted`, and
+/// returns the batch (its error is remembered by the loader too).
+async fn fetch<K>(
+    loader: &RequestLoader,
+    wanted: bool,
+    keys: impl FnOnce() -> Vec<K>,
+) -> Batch<K, <UpstreamLoader as Loader<K>>::Value>
 where
-    K: Send + Sync + std::hash::Hash + Eq + Clone + 'static,
+    K: Send + Sync + Hash + Eq + Clone + 'static,
     UpstreamLoader: Loader<K, Error = UpstreamError>,
 {
-    Box::pin(async move {
-        // Errors are remembered by the loader and reported by the fields.
-        let _ = loaders::prime(loader, keys).await;
-    })
+    if !wanted {
+        return None;
+    }
+    Some(loaders::prime(loader, keys()).await)
 }
 
 /// Rating of a restaurant by its customers.
@@ -138,6 +181,15 @@ pub struct DeliveryEstimate {
     pub minutes: u32,
     /// Distance the courier rides, in metres.
     pub distance_meters: u32,
+}
+
+impl From<upstream::Estimate> for DeliveryEstimate {
+    fn from(e: upstream::Estimate) -> Self {
+        Self {
+            minutes: e.minutes,
+            distance_meters: e.distance_meters,
+        }
+    }
 }
 
 /// A restaurant's postal address.
@@ -209,11 +261,16 @@ impl Restaurant {
     /// What its customers think. Null when it has no rating yet or the ratings
     /// service failed (then with an error).
     async fn rating(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Rating>> {
-        let rating = RequestScope::of(ctx)
-            .loader
-            .load_one(RatingKey(self.restaurant_id()))
-            .await
-            .gql()?;
+        let rating = match &self.known.rating {
+            Some(known) => known.clone(),
+            None => {
+                RequestScope::of(ctx)
+                    .loader
+                    .load_one(RatingKey(self.restaurant_id()))
+                    .await
+            }
+        }
+        .gql()?;
         Ok(rating.map(|r| Rating {
             average: r.average,
             count: r.count,
@@ -222,11 +279,16 @@ impl Restaurant {
 
     /// The menu. Null when the menus service has none for it or failed.
     async fn menu(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<MenuAnswer>> {
-        let menu = RequestScope::of(ctx)
-            .loader
-            .load_one(MenuKey(self.restaurant_id()))
-            .await
-            .gql()?;
+        let menu = match &self.known.menu {
+            Some(known) => known.clone(),
+            None => {
+                RequestScope::of(ctx)
+                    .loader
+                    .load_one(MenuKey(self.restaurant_id()))
+                    .await
+            }
+        }
+        .gql()?;
         Ok(menu.map(|menu| MenuAnswer::new(menu, MenuPlan::of(ctx))))
     }
 
@@ -240,9 +302,10 @@ impl Restaurant {
     ) -> async_graphql::Result<Option<DeliveryEstimate>> {
         let to = match to {
             Some(input) => input.checked()?,
-            None => match self.to {
-                Some(to) => to,
-                None => return Ok(None),
+            None => match (self.to, &self.known.estimate) {
+                (_, Some(known)) => return Ok(known.clone().gql()?.map(DeliveryEstimate::from)),
+                (Some(to), None) => to,
+                (None, None) => return Ok(None),
             },
         };
         let key = EstimateKey {
@@ -250,10 +313,7 @@ impl Restaurant {
             id: self.restaurant_id(),
         };
         let estimate = RequestScope::of(ctx).loader.load_one(key).await.gql()?;
-        Ok(estimate.map(|e| DeliveryEstimate {
-            minutes: e.minutes,
-            distance_meters: e.distance_meters,
-        }))
+        Ok(estimate.map(DeliveryEstimate::from))
     }
 
     /// The delivery fee into the area of a `restaurants(near:)` list; null
@@ -282,11 +342,16 @@ impl Restaurant {
 
     /// Discounts on offer; for a signed-in user, their personal offers too.
     async fn promotions(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Vec<Promotion>>> {
-        let found = RequestScope::of(ctx)
-            .loader
-            .load_one(PromotionsKey(self.restaurant_id()))
-            .await
-            .gql()?;
+        let found = match &self.known.promotions {
+            Some(known) => known.clone(),
+            None => {
+                RequestScope::of(ctx)
+                    .loader
+                    .load_one(PromotionsKey(self.restaurant_id()))
+                    .await
+            }
+        }
+        .gql()?;
         Ok(found.map(|list| {
             list.iter()
                 .map(|p| Promotion {
@@ -301,6 +366,9 @@ impl Restaurant {
 
 impl Restaurant {
     async fn fees(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<upstream::Fees>> {
+        if let Some(known) = &self.known.fees {
+            return known.clone().gql();
+        }
         let Some(area) = &self.area else {
             return Ok(None);
         };
@@ -312,10 +380,15 @@ impl Restaurant {
     }
 
     async fn availability(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<upstream::Availability>> {
-        RequestScope::of(ctx)
-            .loader
-            .load_one(AvailabilityKey(self.restaurant_id()))
-            .await
-            .gql()
+        match &self.known.availability {
+            Some(known) => known.clone(),
+            None => {
+                RequestScope::of(ctx)
+                    .loader
+                    .load_one(AvailabilityKey(self.restaurant_id()))
+                    .await
+            }
+        }
+        .gql()
     }
 }
