@@ -32,7 +32,7 @@ use url::Url;
 use super::{
     ErrorKind, PerRestaurant, RestaurantId, Service, UpstreamError, UserId,
     cache::{CacheCounters, EntityCache, RedisStore, StaleLog},
-    cached::{Fetched, KeyScope, records},
+    cached::{Fetched, KeyScope},
     coalesce::{FlightKey, Flights},
     guard::{BreakerState, Guard, GuardSettings, Refusal},
     waterfall::{Attempt, Waterfall},
@@ -707,9 +707,14 @@ impl Upstreams {
             user: endpoint.user,
             batch: ids.len(),
         };
-        self.send(Method::GET, call, None, records::<T>)
-            .await?
-            .ok_or_else(|| status_error(service, route, StatusCode::NOT_FOUND, ""))
+        self.send(
+            Method::GET,
+            call,
+            None,
+            self.records_decoder::<T>(endpoint.user.is_none()),
+        )
+        .await?
+        .ok_or_else(|| status_error(service, route, StatusCode::NOT_FOUND, ""))
     }
 
     /// Asks a batch endpoint for `ids`, split into chunks of at most `max` that go

@@ -8,11 +8,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use super::{
-    Estimate, Location, RestaurantId, Service, UpstreamError, Upstreams,
-    cached::{KeyScope, records},
-    http::Call,
-};
+use super::{Estimate, Location, RestaurantId, Service, UpstreamError, Upstreams, cached::KeyScope, http::Call};
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -49,7 +45,8 @@ impl Upstreams {
                 location,
                 restaurant_ids: &chunk,
             };
-            self.post_with(call, &body, records::<Estimate>).await
+            self.post_with(call, &body, self.records_decoder::<Estimate>(true))
+                .await
         })
         .await
     }
