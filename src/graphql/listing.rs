@@ -13,7 +13,7 @@ use tokio::sync::OnceCell;
 use super::{
     common::{PageInfo, decode_cursor, encode_cursor},
     error::UpstreamResultExt,
-    restaurant::{Restaurant, Vantage},
+    restaurant::{Restaurant, RestaurantAnswer, Vantage},
     scope::RequestScope,
 };
 use crate::upstream::{self, AreaRestaurant, Location, RestaurantId};
@@ -174,8 +174,8 @@ impl RestaurantEdge {
     }
 
     /// The restaurant.
-    async fn node(&self) -> &Restaurant {
-        &self.node
+    async fn node(&self, ctx: &Context<'_>) -> RestaurantAnswer<'_> {
+        RestaurantAnswer::new(&self.node, ctx)
     }
 }
 

@@ -23,14 +23,14 @@
 use std::borrow::Cow;
 use std::sync::Arc;
 
-use async_graphql::indexmap::IndexMap;
 use async_graphql::parser::types::Field;
 use async_graphql::registry::Registry;
 use async_graphql::{
-    Context, ContextSelectionSet, ID, Name, Object, OutputType, Positioned, SelectionField, ServerResult, Value,
+    Context, ContextSelectionSet, ID, Object, OutputType, Positioned, SelectionField, ServerResult, Value,
 };
 
 use super::common::Money;
+use super::plan::{MoneyField, Plan, inner, money, money_field, typename};
 use crate::upstream;
 
 /// A restaurant's menu.
@@ -129,7 +129,12 @@ pub struct MenuPlan(Plan<MenuField>);
 impl MenuPlan {
     /// Compiles the selection of the `menu` field that `ctx` resolves.
     pub fn of(ctx: &Context<'_>) -> MenuPlan {
-        MenuPlan(Plan::compile(ctx.field().selection_set(), |name, fields| {
+        MenuPlan::compile(ctx.field().selection_set())
+    }
+
+    /// Compiles `selection`, a `Menu` selection (fragments flattened).
+    pub fn compile<'a>(selection: impl Iterator<Item = SelectionField<'a>>) -> MenuPlan {
+        MenuPlan(Plan::compile(selection, |name, fields| {
             Some(match name {
                 "__typename" => MenuField::Typename,
                 "categories" => MenuField::Categories(Plan::compile(inner(fields), category_field)),
@@ -139,7 +144,7 @@ impl MenuPlan {
     }
 
     /// The answer for `menu`.
-    fn answer(&self, menu: &upstream::Menu) -> Value {
+    pub fn answer(&self, menu: &upstream::Menu) -> Value {
         self.0.object(|field| match field {
             MenuField::Typename => typename::<Menu>(),
             MenuField::Categories(plan) => Value::List(
@@ -175,13 +180,6 @@ enum ItemField {
     Vegetarian,
 }
 
-#[derive(Debug)]
-enum MoneyField {
-    Typename,
-    Amount,
-    Currency,
-}
-
 fn category_field(name: &str, fields: &[SelectionField<'_>]) -> Option<CategoryField> {
     Some(match name {
         "__typename" => CategoryField::Typename,
@@ -199,15 +197,6 @@ fn item_field(name: &str, fields: &[SelectionField<'_>]) -> Option<ItemField> {
         "description" => ItemField::Description,
         "price" => ItemField::Price(Plan::compile(inner(fields), money_field)),
         "vegetarian" => ItemField::Vegetarian,
-        _ => return None,
-    })
-}
-
-fn money_field(name: &str, _: &[SelectionField<'_>]) -> Option<MoneyField> {
-    Some(match name {
-        "__typename" => MoneyField::Typename,
-        "amount" => MoneyField::Amount,
-        "currency" => MoneyField::Currency,
         _ => return None,
     })
 }
@@ -232,77 +221,9 @@ fn item_value(field: &ItemField, item: &upstream::MenuItem) -> Value {
         ItemField::Id => Value::String(item.id.to_string()),
         ItemField::Name => Value::String(item.name.clone()),
         ItemField::Description => Value::String(item.description.clone()),
-        ItemField::Price(plan) => plan.object(|field| match field {
-            MoneyField::Typename => typename::<Money>(),
-            MoneyField::Amount => Value::from(item.price.amount),
-            MoneyField::Currency => Value::String(item.price.currency.clone()),
-        }),
+        ItemField::Price(plan) => money(plan, &item.price),
         ItemField::Vegetarian => Value::Boolean(item.vegetarian),
     }
-}
-
-fn typename<T: OutputType>() -> Value {
-    Value::String(T::type_name().into_owned())
-}
-
-/// The fields of an object's selection: one entry per response key, in the order
-/// the keys first appear.
-///
-/// Every object this plan answers has the same keys in the same order, so the map
-/// is built (and its keys hashed) once, as a template of nulls, and each object
-/// is a copy of it with the values filled in by position: cloning an `IndexMap`
-/// copies its hash table without hashing anything again.
-#[derive(Debug)]
-struct Plan<F> {
-    template: IndexMap<Name, Value>,
-    fields: Vec<F>,
-}
-
-impl<F> Plan<F> {
-    /// Groups `selection` (fragments already flattened) by response key and
-    /// compiles each group with `field(name, the group's fields)`; a name it does
-    /// not know (validation has refused those) is left out.
-    fn compile<'a>(
-        selection: impl Iterator<Item = SelectionField<'a>>,
-        field: impl Fn(&str, &[SelectionField<'a>]) -> Option<F>,
-    ) -> Plan<F> {
-        let mut groups: Vec<(&str, Vec<SelectionField<'a>>)> = Vec::new();
-        for selected in selection {
-            let key = selected.alias().unwrap_or_else(|| selected.name());
-            match groups.iter_mut().find(|(k, _)| *k == key) {
-                Some((_, group)) => group.push(selected),
-                None => groups.push((key, vec![selected])),
-            }
-        }
-        let mut template = IndexMap::with_capacity(groups.len());
-        let mut fields = Vec::with_capacity(groups.len());
-        for (key, group) in groups {
-            if let Some(compiled) = field(group[0].name(), &group) {
-                template.insert(Name::new(key), Value::Null);
-                fields.push(compiled);
-            }
-        }
-        Plan { template, fields }
-    }
-
-    /// The object this plan asks for, each entry's value from `value`. Like
-    /// async-graphql's own objects, an object with no field left (all skipped)
-    /// is `null`.
-    fn object(&self, value: impl Fn(&F) -> Value) -> Value {
-        if self.fields.is_empty() {
-            return Value::Null;
-        }
-        let mut object = self.template.clone();
-        for (slot, field) in object.values_mut().zip(&self.fields) {
-            *slot = value(field);
-        }
-        Value::Object(object)
-    }
-}
-
-/// The merged sub-selection of a group of fields with one response key.
-fn inner<'a>(fields: &[SelectionField<'a>]) -> impl Iterator<Item = SelectionField<'a>> {
-    fields.iter().flat_map(SelectionField::selection_set)
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@ mod listing;
 pub mod loaders;
 mod menu;
 mod order;
+mod plan;
 mod query;
 mod restaurant;
 pub mod scope;

@@ -22,6 +22,10 @@ use super::{
 };
 use crate::upstream::{self, AreaId, Location, RestaurantId, UpstreamError};
 
+mod planned;
+
+pub use planned::RestaurantAnswer;
+
 /// A restaurant that delivers through the platform.
 pub struct Restaurant {
     record: Arc<upstream::Restaurant>,

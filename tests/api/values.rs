@@ -162,3 +162,32 @@ async fn home_screen_shows_user_42s_own_data_ranked_for_them() {
     // Ties may fall either way; the scores must match position by position.
     assert_eq!(scores_of(&got), scores_of(&expected));
 }
+
+/// `deliveryEstimate(to:)` in a list is answered by the field's resolver (a page's
+/// restaurants are otherwise answered from what was fetched with them): the
+/// estimate is to the argument's location, fetched in one more batch for the page.
+#[tokio::test]
+async fn an_estimate_to_another_location_is_to_that_location_for_every_restaurant() {
+    let app = spawn_app().await;
+    let query = "query($location: LocationInput!) { restaurants(near: $location, first: 5) { edges { node { \
+                 id name here: deliveryEstimate { minutes } there: deliveryEstimate(to: {lat: 52.5, lng: 13.3}) { minutes } } } } }";
+
+    let (_, body) = app
+        .query(query, json!({"location": {"lat": 52.52, "lng": 13.405}}), None)
+        .await;
+
+    assert_no_errors(&body);
+    let edges = body["data"]["restaurants"]["edges"].as_array().unwrap();
+    assert_eq!(edges.len(), 5);
+    for edge in edges {
+        let node = &edge["node"];
+        let id: u64 = node["id"].as_str().unwrap().parse().unwrap();
+        assert_eq!(node["name"], data::restaurant(SEED, id).unwrap().name);
+        let here = data::estimate(SEED, 52.52, 13.405, id).unwrap();
+        let there = data::estimate(SEED, 52.5, 13.3, id).unwrap();
+        assert_eq!(node["here"]["minutes"], here.minutes);
+        assert_eq!(node["there"]["minutes"], there.minutes);
+    }
+    // One batch to the list's location, one to the argument's, for the whole page.
+    assert_eq!(app.stats().await.service("logistics"), 2);
+}

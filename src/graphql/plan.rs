@@ -1,0 +1,121 @@
+//! Answering a selection without a future per field: the selection compiled once
+//! into a [`Plan`], the answer built from it with loops. Used where a profile
+//! showed async-graphql's per-field machinery to be most of the CPU: menus
+//! (`menu.rs`) and the restaurants of a list (`restaurant.rs`).
+//!
+//! A plan flattens every fragment: right only for object types reached through
+//! object fields, with no interface or union in between, where validation has
+//! already refused any fragment whose type condition is not the enclosing type.
+//! `@skip` and `@include` are gone by execution time (async-graphql removes the
+//! skipped selections before it executes).
+
+use async_graphql::indexmap::IndexMap;
+use async_graphql::{Name, OutputType, SelectionField, Value};
+
+use super::common::Money;
+use crate::upstream;
+
+/// The fields of an object's selection: one entry per response key, in the order
+/// the keys first appear.
+///
+/// Every object this plan answers has the same keys in the same order, so the map
+/// is built (and its keys hashed) once, as a template of nulls, and each object
+/// is a copy of it with the values filled in by position: cloning an `IndexMap`
+/// copies its hash table without hashing anything again.
+#[derive(Debug)]
+pub struct Plan<F> {
+    template: IndexMap<Name, Value>,
+    fields: Vec<F>,
+}
+
+impl<F> Plan<F> {
+    /// Groups `selection` (fragments already flattened) by response key and
+    /// compiles each group with `field(name, the group's fields)`; a name it does
+    /// not know (validation has refused those) is left out.
+    pub fn compile<'a>(
+        selection: impl Iterator<Item = SelectionField<'a>>,
+        field: impl Fn(&str, &[SelectionField<'a>]) -> Option<F>,
+    ) -> Plan<F> {
+        let mut groups: Vec<(&str, Vec<SelectionField<'a>>)> = Vec::new();
+        for selected in selection {
+            let key = selected.alias().unwrap_or_else(|| selected.name());
+            match groups.iter_mut().find(|(k, _)| *k == key) {
+                Some((_, group)) => group.push(selected),
+                None => groups.push((key, vec![selected])),
+            }
+        }
+        let mut template = IndexMap::with_capacity(groups.len());
+        let mut fields = Vec::with_capacity(groups.len());
+        for (key, group) in groups {
+            if let Some(compiled) = field(group[0].name(), &group) {
+                template.insert(Name::new(key), Value::Null);
+                fields.push(compiled);
+            }
+        }
+        Plan { template, fields }
+    }
+
+    /// The object this plan asks for, each entry's value from `value`. Like
+    /// async-graphql's own objects, an object with no field left (all skipped)
+    /// is `null`.
+    pub fn object(&self, value: impl Fn(&F) -> Value) -> Value {
+        if self.fields.is_empty() {
+            return Value::Null;
+        }
+        let mut object = self.template.clone();
+        for (slot, field) in object.values_mut().zip(&self.fields) {
+            *slot = value(field);
+        }
+        Value::Object(object)
+    }
+
+    /// [`Plan::object`] for values that may not be at hand: `None` as soon as
+    /// one is not.
+    pub fn try_object(&self, value: impl Fn(&F) -> Option<Value>) -> Option<Value> {
+        if self.fields.is_empty() {
+            return Some(Value::Null);
+        }
+        let mut object = self.template.clone();
+        for (slot, field) in object.values_mut().zip(&self.fields) {
+            *slot = value(field)?;
+        }
+        Some(Value::Object(object))
+    }
+}
+
+/// The merged sub-selection of a group of fields with one response key.
+pub fn inner<'a>(fields: &[SelectionField<'a>]) -> impl Iterator<Item = SelectionField<'a>> {
+    fields.iter().flat_map(SelectionField::selection_set)
+}
+
+/// `__typename` of `T`.
+pub fn typename<T: OutputType>() -> Value {
+    Value::String(T::type_name().into_owned())
+}
+
+/// A field of `Money`.
+#[derive(Debug)]
+pub enum MoneyField {
+    Typename,
+    Amount,
+    Currency,
+}
+
+/// Compiles a field of a `Money` selection.
+pub fn money_field(name: &str, _: &[SelectionField<'_>]) -> Option<MoneyField> {
+    Some(match name {
+        "__typename" => MoneyField::Typename,
+        "amount" => MoneyField::Amount,
+        "currency" => MoneyField::Currency,
+        _ => return None,
+    })
+}
+
+/// `amount` as `plan` asks for it.
+pub fn money(plan: &Plan<MoneyField>, amount: &upstream::Money) -> Value {
+    plan.object(|field| match field {
+        MoneyField::Typename => typename::<Money>(),
+        MoneyField::Amount => Value::from(amount.amount),
+        MoneyField::Currency => Value::String(amount.currency.clone()),
+    })
+}
