@@ -150,6 +150,23 @@ fn keyed<K>(ids: &[RestaurantId], key: fn(RestaurantId) -> K) -> Vec<K> {
     ids.iter().copied().map(key).collect()
 }
 
+/// What `load_all` fetched, when it did; else `key` through the request's
+/// DataLoader, which batches it with the other restaurants' keys.
+async fn known_or_load<K>(
+    ctx: &Context<'_>,
+    known: &Option<Fetched<<UpstreamLoader as Loader<K>>::Value>>,
+    key: K,
+) -> Fetched<<UpstreamLoader as Loader<K>>::Value>
+where
+    K: Send + Sync + Hash + Eq + Clone + 'static,
+    UpstreamLoader: Loader<K, Error = UpstreamError>,
+{
+    match known {
+        Some(known) => known.clone(),
+        None => RequestScope::of(ctx).loader.load_one(key).await,
+    }
+}
+
 /// Loads the keys `keys()` gives into the request's cache when `wanted`, and
 /// returns the batch (its error is remembered by the loader too).
 async fn fetch<K>(
@@ -265,16 +282,9 @@ impl Restaurant {
     /// What its customers think. Null when it has no rating yet or the ratings
     /// service failed (then with an error).
     async fn rating(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Rating>> {
-        let rating = match &self.known.rating {
-            Some(known) => known.clone(),
-            None => {
-                RequestScope::of(ctx)
-                    .loader
-                    .load_one(RatingKey(self.restaurant_id()))
-                    .await
-            }
-        }
-        .gql()?;
+        let rating = known_or_load(ctx, &self.known.rating, RatingKey(self.restaurant_id()))
+            .await
+            .gql()?;
         Ok(rating.map(|r| Rating {
             average: r.average,
             count: r.count,
@@ -283,16 +293,9 @@ impl Restaurant {
 
     /// The menu. Null when the menus service has none for it or failed.
     async fn menu(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<MenuAnswer>> {
-        let menu = match &self.known.menu {
-            Some(known) => known.clone(),
-            None => {
-                RequestScope::of(ctx)
-                    .loader
-                    .load_one(MenuKey(self.restaurant_id()))
-                    .await
-            }
-        }
-        .gql()?;
+        let menu = known_or_load(ctx, &self.known.menu, MenuKey(self.restaurant_id()))
+            .await
+            .gql()?;
         Ok(menu.map(|menu| MenuAnswer::new(menu, MenuPlan::of(ctx))))
     }
 
@@ -346,16 +349,9 @@ impl Restaurant {
 
     /// Discounts on offer; for a signed-in user, their personal offers too.
     async fn promotions(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Vec<Promotion>>> {
-        let found = match &self.known.promotions {
-            Some(known) => known.clone(),
-            None => {
-                RequestScope::of(ctx)
-                    .loader
-                    .load_one(PromotionsKey(self.restaurant_id()))
-                    .await
-            }
-        }
-        .gql()?;
+        let found = known_or_load(ctx, &self.known.promotions, PromotionsKey(self.restaurant_id()))
+            .await
+            .gql()?;
         Ok(found.map(|list| {
             list.iter()
                 .map(|p| Promotion {
@@ -384,15 +380,8 @@ impl Restaurant {
     }
 
     async fn availability(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<upstream::Availability>> {
-        match &self.known.availability {
-            Some(known) => known.clone(),
-            None => {
-                RequestScope::of(ctx)
-                    .loader
-                    .load_one(AvailabilityKey(self.restaurant_id()))
-                    .await
-            }
-        }
-        .gql()
+        known_or_load(ctx, &self.known.availability, AvailabilityKey(self.restaurant_id()))
+            .await
+            .gql()
     }
 }
