@@ -14,11 +14,7 @@
 //! resolvers are the reference the plan is tested against (the tests at the end
 //! run both on the same selections and compare the answers).
 //!
-//! Flattening every fragment is right here because the menu's types are objects
-//! reached only through object fields: no interface or union, so validation has
-//! already refused any fragment whose type condition is not the enclosing type.
-//! `@skip` and `@include` are gone by execution time (async-graphql removes the
-//! skipped selections before it executes).
+//! Why flattening every fragment is right for these types: see [`super::plan`].
 
 use std::borrow::Cow;
 use std::sync::Arc;

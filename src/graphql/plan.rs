@@ -59,14 +59,7 @@ impl<F> Plan<F> {
     /// async-graphql's own objects, an object with no field left (all skipped)
     /// is `null`.
     pub fn object(&self, value: impl Fn(&F) -> Value) -> Value {
-        if self.fields.is_empty() {
-            return Value::Null;
-        }
-        let mut object = self.template.clone();
-        for (slot, field) in object.values_mut().zip(&self.fields) {
-            *slot = value(field);
-        }
-        Value::Object(object)
+        self.try_object(|field| Some(value(field))).unwrap_or(Value::Null)
     }
 
     /// [`Plan::object`] for values that may not be at hand: `None` as soon as

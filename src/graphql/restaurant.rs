@@ -113,18 +113,21 @@ impl Restaurant {
             .filter(|_| wants("deliveryFee") || wants("minimumOrder"));
         let (records, menus, ratings, availability, promotions, estimates, fees) = futures_util::join!(
             loaders::prime(loader, keyed(ids, RestaurantKey)),
-            fetch(loader, wants("menu"), || keyed(ids, MenuKey)),
-            fetch(loader, wants("rating"), || keyed(ids, RatingKey)),
-            fetch(loader, wants("isOpen") || wants("nextStatusChangeAt"), || {
-                keyed(ids, AvailabilityKey)
-            }),
-            fetch(loader, wants("promotions"), || keyed(ids, PromotionsKey)),
-            fetch(loader, to.is_some(), || to
-                .map(|to| ids.iter().map(|&id| EstimateKey { to, id }).collect())
-                .unwrap_or_default()),
-            fetch(loader, area.is_some(), || area
-                .map(|area| ids.iter().map(|&id| FeesKey { area: area.clone(), id }).collect())
-                .unwrap_or_default()),
+            fetch(loader, wants("menu").then(|| keyed(ids, MenuKey))),
+            fetch(loader, wants("rating").then(|| keyed(ids, RatingKey))),
+            fetch(
+                loader,
+                (wants("isOpen") || wants("nextStatusChangeAt")).then(|| keyed(ids, AvailabilityKey))
+            ),
+            fetch(loader, wants("promotions").then(|| keyed(ids, PromotionsKey))),
+            fetch(
+                loader,
+                to.map(|to| ids.iter().map(|&id| EstimateKey { to, id }).collect())
+            ),
+            fetch(
+                loader,
+                area.map(|area| ids.iter().map(|&id| FeesKey { area: area.clone(), id }).collect())
+            ),
         );
         let mut records = records.gql()?;
         Ok(ids
@@ -167,21 +170,14 @@ where
     }
 }
 
-/// Loads the keys `keys()` gives into the request's cache when `wanted`, and
+/// Loads `keys`, when the selection wants them, into the request's cache, and
 /// returns the batch (its error is remembered by the loader too).
-async fn fetch<K>(
-    loader: &RequestLoader,
-    wanted: bool,
-    keys: impl FnOnce() -> Vec<K>,
-) -> Batch<K, <UpstreamLoader as Loader<K>>::Value>
+async fn fetch<K>(loader: &RequestLoader, keys: Option<Vec<K>>) -> Batch<K, <UpstreamLoader as Loader<K>>::Value>
 where
     K: Send + Sync + Hash + Eq + Clone + 'static,
     UpstreamLoader: Loader<K, Error = UpstreamError>,
 {
-    if !wanted {
-        return None;
-    }
-    Some(loaders::prime(loader, keys()).await)
+    Some(loaders::prime(loader, keys?).await)
 }
 
 /// Rating of a restaurant by its customers.
