@@ -44,8 +44,8 @@ pub(super) type Fetched<T> = Result<Arc<Answer<Vec<Record<T>>>>, UpstreamError>;
 ///
 /// That reads the answer twice (once to split it, once per entry to type it):
 /// calls that nothing caches use [`typed_records`], which reads it once. For
-/// `Nearby` without a cache, the second reading and its copies were a quarter of
-/// the gateway's instructions (callgrind).
+/// `Nearby` without a cache that saved 7 % of the gateway's instructions
+/// (callgrind: 3.36 M to 3.12 M per query).
 pub(super) fn records<T: DeserializeOwned + PerRestaurant>(bytes: &[u8]) -> Result<Vec<Record<T>>, String> {
     let raw: Vec<Box<RawValue>> = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
     raw.into_iter()
