@@ -26,7 +26,7 @@ use async_graphql::{
 };
 
 use super::common::Money;
-use super::plan::{MoneyField, Plan, inner, money, money_field, typename};
+use super::plan::{MoneyField, Plan, Plans, inner, money, money_field, typename};
 use crate::upstream;
 
 /// A restaurant's menu.
@@ -94,12 +94,12 @@ impl MenuItem<'_> {
 /// the schema, answered by the plan.
 pub struct MenuAnswer {
     menu: Arc<upstream::Menu>,
-    plan: MenuPlan,
+    plan: Arc<MenuPlan>,
 }
 
 impl MenuAnswer {
     /// `menu`, answered as `plan` says.
-    pub fn new(menu: Arc<upstream::Menu>, plan: MenuPlan) -> Self {
+    pub fn new(menu: Arc<upstream::Menu>, plan: Arc<MenuPlan>) -> Self {
         Self { menu, plan }
     }
 }
@@ -123,9 +123,9 @@ impl OutputType for MenuAnswer {
 pub struct MenuPlan(Plan<MenuField>);
 
 impl MenuPlan {
-    /// Compiles the selection of the `menu` field that `ctx` resolves.
-    pub fn of(ctx: &Context<'_>) -> MenuPlan {
-        MenuPlan::compile(ctx.field().selection_set())
+    /// The plan of the `menu` field that `ctx` resolves, compiled once per request.
+    pub fn of(ctx: &Context<'_>) -> Arc<MenuPlan> {
+        Plans::of(ctx, || MenuPlan::compile(ctx.field().selection_set()))
     }
 
     /// Compiles `selection`, a `Menu` selection (fragments flattened).

@@ -12,6 +12,7 @@ use tokio::sync::OnceCell;
 use super::{
     error::{self, UpstreamResultExt},
     loaders::{RequestLoader, UpstreamLoader},
+    plan::Plans,
 };
 use crate::upstream::{Address, Loyalty, OrdersPage, RestaurantId, UpstreamError, Upstreams, User, UserId, Voucher};
 
@@ -40,6 +41,8 @@ pub struct RequestScope {
     pub upstreams: Upstreams,
     /// Settings.
     pub limits: Limits,
+    /// The selection plans compiled so far.
+    pub plans: Plans,
 }
 
 impl RequestScope {
@@ -48,7 +51,7 @@ impl RequestScope {
         let loader = RequestLoader::with_cache(
             UpstreamLoader::new(upstreams.clone(), viewer),
             tokio::spawn,
-            HashMapCache::default(),
+            HashMapCache::new(),
         )
         .delay(batch_delay)
         // The upstream layer splits batches at each service's own maximum.
@@ -58,6 +61,7 @@ impl RequestScope {
             viewer: viewer.map(|id| Arc::new(Viewer::new(id, upstreams.clone()))),
             upstreams,
             limits,
+            plans: Plans::default(),
         }
     }
 

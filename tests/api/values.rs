@@ -191,3 +191,48 @@ async fn an_estimate_to_another_location_is_to_that_location_for_every_restauran
     // One batch to the list's location, one to the argument's, for the whole page.
     assert_eq!(app.stats().await.service("logistics"), 2);
 }
+
+/// The restaurants of a page share the plan compiled for their `node` field, but
+/// each alias of a field has its own: two lists in one request, each asking for
+/// different fields of its restaurants (and its menus), get what each asked for.
+#[tokio::test]
+async fn two_aliased_lists_in_one_request_each_get_their_own_fields() {
+    let app = spawn_app().await;
+    let query = "query($location: LocationInput!) { \
+                 ids: restaurants(near: $location, first: 3) { edges { node { id } } } \
+                 names: restaurants(near: $location, first: 3) { edges { node { name menu { categories { name } } } } } }";
+
+    let (_, body) = app
+        .query(query, json!({"location": {"lat": 52.52, "lng": 13.405}}), None)
+        .await;
+
+    assert_no_errors(&body);
+    let nodes = |list: &str| -> Vec<Value> {
+        body["data"][list]["edges"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|edge| edge["node"].clone())
+            .collect()
+    };
+    let area = data::area_lookup(SEED, 52.52, 13.405).unwrap();
+    let ids: Vec<u64> = data::area_restaurants(SEED, &area.area_id)
+        .unwrap()
+        .iter()
+        .take(3)
+        .map(|r| r.restaurant_id)
+        .collect();
+    for (node, id) in nodes("ids").iter().zip(&ids) {
+        assert_eq!(node, &json!({"id": id.to_string()}));
+    }
+    for (node, id) in nodes("names").iter().zip(&ids) {
+        let categories: Vec<Value> = data::menu(SEED, *id)
+            .unwrap()
+            .categories
+            .iter()
+            .map(|c| json!({"name": c.name}))
+            .collect();
+        let want = json!({"name": data::restaurant(SEED, *id).unwrap().name, "menu": {"categories": categories}});
+        assert_eq!(node, &want);
+    }
+}

@@ -13,6 +13,7 @@
 //! also the reference the plan is tested against.
 
 use std::borrow::Cow;
+use std::sync::Arc;
 
 use async_graphql::parser::types::Field;
 use async_graphql::registry::Registry;
@@ -22,13 +23,13 @@ use async_graphql::{
 
 use super::super::common::GeoPoint;
 use super::super::menu::MenuPlan;
-use super::super::plan::{MoneyField, Plan, inner, money, money_field, typename};
+use super::super::plan::{MoneyField, Plan, Plans, inner, money, money_field, typename};
 use super::{DeliveryEstimate, PostalAddress, Promotion, Rating, Restaurant};
 
 /// A restaurant of a list, typed as `Restaurant` in the schema.
 pub struct RestaurantAnswer<'a> {
     restaurant: &'a Restaurant,
-    plan: Option<RestaurantPlan>,
+    plan: Arc<Option<RestaurantPlan>>,
 }
 
 impl<'a> RestaurantAnswer<'a> {
@@ -36,7 +37,7 @@ impl<'a> RestaurantAnswer<'a> {
     pub fn new(restaurant: &'a Restaurant, ctx: &Context<'_>) -> Self {
         Self {
             restaurant,
-            plan: RestaurantPlan::compile(ctx.field().selection_set()),
+            plan: Plans::of(ctx, || RestaurantPlan::compile(ctx.field().selection_set())),
         }
     }
 }
@@ -51,12 +52,19 @@ impl OutputType for RestaurantAnswer<'_> {
     }
 
     async fn resolve(&self, ctx: &ContextSelectionSet<'_>, field: &Positioned<Field>) -> ServerResult<Value> {
-        if let Some(answer) = self.plan.as_ref().and_then(|plan| plan.answer(self.restaurant)) {
+        if let Some(answer) = self
+            .plan
+            .as_ref()
+            .as_ref()
+            .and_then(|plan| plan.answer(self.restaurant))
+        {
             #[cfg(test)]
             tests::PLANNED.with(|n| n.set(n.get() + 1));
             return Ok(answer);
         }
-        <Restaurant as OutputType>::resolve(self.restaurant, ctx, field).await
+        // Boxed: inline, the resolvers' future would make this one, and every
+        // edge's `node` future that async-graphql boxes and copies, kilobytes larger.
+        Box::pin(<Restaurant as OutputType>::resolve(self.restaurant, ctx, field)).await
     }
 }
 
