@@ -346,6 +346,7 @@ async fn run(settings: &Settings) -> anyhow::Result<Report> {
         let requests = ((rate * settings.open_seconds).round() as u64).max(1);
         eprintln!("HomeScreen: open loop at {rate:.0} queries/s, L = {LATENCY_MS} ms, {requests} queries");
         let open = open_loop(&target, op, rate, requests).await;
+        eprintln!("  tail: {}", report::tail(&open));
         report.load_row(
             "HomeScreen",
             format!(

@@ -246,6 +246,15 @@ pub fn percentiles(outcome: &Outcome) -> String {
     )
 }
 
+/// The tail of a run's latency, for the progress output: where a p99 comes from.
+pub fn tail(outcome: &Outcome) -> String {
+    [0.5, 0.9, 0.95, 0.98, 0.99, 0.995, 0.999, 1.0]
+        .iter()
+        .map(|&q| format!("p{} {}", q * 100.0, ms(outcome.percentile(q))))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// KiB as MiB, one decimal.
 pub fn mib(kib: u64) -> String {
     format!("{:.1} MiB", kib as f64 / 1024.0)
