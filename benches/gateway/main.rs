@@ -32,6 +32,7 @@
 //! | `BENCH_MAX_REQUESTS` | 2000 (100) | queries of the maximum-rate run (`HomeScreen`, c = 64, L = 20 ms) |
 //! | `BENCH_OPEN_SECONDS` | 10 (2) | length of the open-loop run at half that rate |
 //! | `BENCH_CACHE=1` | off | run the gateway with its entity cache (off by default: repeated identical queries would be answered from it, and the figures would no longer measure composition) |
+//! | `BENCH_COALESCE=1` | off | run the gateway with single-flight coalescing (off by default: the benchmark's identical concurrent queries would share their upstream calls, which real users' different queries mostly cannot, and the CPU per query would no longer be one query's) |
 //!
 //! The defaults take about two and a half minutes on two cores against the gateway
 //! as first measured (a faster gateway finishes sooner). Every query has a 30 s

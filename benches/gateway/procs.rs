@@ -48,6 +48,12 @@ pub fn cache_enabled() -> bool {
     std::env::var("BENCH_CACHE").is_ok_and(|v| v == "1")
 }
 
+/// Whether the gateway coalesces identical upstream calls in flight
+/// (`BENCH_COALESCE=1`); off by default.
+pub fn coalesce_enabled() -> bool {
+    std::env::var("BENCH_COALESCE").is_ok_and(|v| v == "1")
+}
+
 impl Child {
     /// Starts the binary with `args`, logging at `warn` to a file under the bench's
     /// temporary directory. `addr` is the address passed in `args`.
@@ -57,9 +63,13 @@ impl Child {
         command
             .args(args)
             .env("GATEWAY_LOG__LEVEL", "warn")
-            // The entity cache would answer repeated queries without the upstreams:
-            // off unless BENCH_CACHE=1, so the figures measure composition.
+            // The entity cache would answer repeated queries without the upstreams,
+            // and coalescing would let the benchmark's identical concurrent queries
+            // (one user, one page) share their calls, about three in four of them at
+            // c = 32: both off unless asked for, so that every query makes its own
+            // calls and the figures measure composition.
             .env("GATEWAY_CACHE__ENABLED", cache_enabled().to_string())
+            .env("GATEWAY_CACHE__COALESCE", coalesce_enabled().to_string())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(File::create(&log)?);

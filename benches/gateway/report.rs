@@ -186,7 +186,8 @@ impl Report {
             "{} cores (`nproc`), {}; {}; commit `{}`; load average {} at the start, {} at the end \
              (other work on the machine disturbs the wall-clock figures, less the CPU per query). The load \
              generator, the gateway and the demo upstreams run as three processes on this same machine and share \
-             its cores. The gateway's entity cache is {}. c = concurrent clients, L = latency of every upstream.\n",
+             its cores. The gateway's entity cache is {}; its coalescing of identical calls in flight is {}. \
+             c = concurrent clients, L = latency of every upstream.\n",
             m.cores,
             m.cpu,
             m.date,
@@ -195,6 +196,11 @@ impl Report {
             load_average(),
             if crate::procs::cache_enabled() {
                 "on (`BENCH_CACHE=1`)"
+            } else {
+                "off"
+            },
+            if crate::procs::coalesce_enabled() {
+                "on (`BENCH_COALESCE=1`)"
             } else {
                 "off"
             }
