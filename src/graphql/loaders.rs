@@ -24,9 +24,10 @@ use crate::upstream::{
 };
 
 /// The per-request DataLoader. Its cache hashes with foldhash, not std's SipHash:
-/// its keys are a page's restaurant ids, hashed on every load and store (the cache
-/// inserts alone were 2.5 % of `Nearby`'s instructions), and it lives for one request of at most a
-/// few thousand keys, so SipHash's resistance to flooding buys nothing here.
+/// its keys are a page's restaurant ids, hashed on every load and store (the
+/// cache's inserts alone were 2.5 % of `Nearby`'s instructions), and it lives for
+/// one request of at most a few thousand keys, so SipHash's resistance to
+/// flooding buys nothing here.
 pub type RequestLoader = DataLoader<UpstreamLoader, HashMapCache<foldhash::fast::RandomState>>;
 
 /// Call 7: a restaurant's master data.

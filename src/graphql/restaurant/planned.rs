@@ -62,9 +62,7 @@ impl OutputType for RestaurantAnswer<'_> {
             tests::PLANNED.with(|n| n.set(n.get() + 1));
             return Ok(answer);
         }
-        // Boxed: inline, the resolvers' future would make this one, and every
-        // edge's `node` future that async-graphql boxes and copies, kilobytes larger.
-        Box::pin(<Restaurant as OutputType>::resolve(self.restaurant, ctx, field)).await
+        <Restaurant as OutputType>::resolve(self.restaurant, ctx, field).await
     }
 }
 
