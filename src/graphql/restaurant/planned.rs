@@ -24,7 +24,7 @@ use async_graphql::{
 use super::super::common::GeoPoint;
 use super::super::menu::MenuPlan;
 use super::super::plan::{MoneyField, Plan, Plans, inner, money, money_field, typename};
-use super::{DeliveryEstimate, PostalAddress, Promotion, Rating, Restaurant};
+use super::{DeliveryEstimate, Fetched, PostalAddress, Promotion, Rating, Restaurant};
 
 /// A restaurant of a list, typed as `Restaurant` in the schema.
 pub struct RestaurantAnswer<'a> {
@@ -217,7 +217,7 @@ impl RestaurantPlan {
                     PointField::Lng => record.location.lng.to_value(),
                 }),
                 RestaurantField::ImageUrl => Value::String(record.image_url.clone()),
-                RestaurantField::Rating(plan) => match known.rating.as_ref()?.as_ref().ok()? {
+                RestaurantField::Rating(plan) => match at_hand(&known.rating, true)? {
                     None => Value::Null,
                     Some(rating) => plan.object(|field| match field {
                         RatingField::Typename => typename::<Rating>(),
@@ -225,42 +225,36 @@ impl RestaurantPlan {
                         RatingField::Count => rating.count.to_value(),
                     }),
                 },
-                RestaurantField::Menu(plan) => match known.menu.as_ref()?.as_ref().ok()? {
+                RestaurantField::Menu(plan) => match at_hand(&known.menu, true)? {
                     None => Value::Null,
                     Some(menu) => plan.answer(menu),
                 },
-                RestaurantField::DeliveryEstimate(plan) => match &known.estimate {
-                    None if r.to.is_none() => Value::Null,
-                    None => return None,
-                    Some(found) => match found.as_ref().ok()? {
-                        None => Value::Null,
-                        Some(estimate) => plan.object(|field| match field {
-                            EstimateField::Typename => typename::<DeliveryEstimate>(),
-                            EstimateField::Minutes => estimate.minutes.to_value(),
-                            EstimateField::DistanceMeters => estimate.distance_meters.to_value(),
-                        }),
-                    },
+                RestaurantField::DeliveryEstimate(plan) => match at_hand(&known.estimate, r.to.is_some())? {
+                    None => Value::Null,
+                    Some(estimate) => plan.object(|field| match field {
+                        EstimateField::Typename => typename::<DeliveryEstimate>(),
+                        EstimateField::Minutes => estimate.minutes.to_value(),
+                        EstimateField::DistanceMeters => estimate.distance_meters.to_value(),
+                    }),
                 },
-                RestaurantField::DeliveryFee(plan) | RestaurantField::MinimumOrder(plan) => match &known.fees {
-                    None if r.area.is_none() => Value::Null,
-                    None => return None,
-                    Some(found) => match found.as_ref().ok()? {
+                RestaurantField::DeliveryFee(plan) | RestaurantField::MinimumOrder(plan) => {
+                    match at_hand(&known.fees, r.area.is_some())? {
                         None => Value::Null,
                         Some(fees) if matches!(field, RestaurantField::DeliveryFee(_)) => {
                             money(plan, &fees.delivery_fee)
                         }
                         Some(fees) => money(plan, &fees.minimum_order),
-                    },
-                },
-                RestaurantField::IsOpen => match known.availability.as_ref()?.as_ref().ok()? {
+                    }
+                }
+                RestaurantField::IsOpen => match at_hand(&known.availability, true)? {
                     None => Value::Null,
                     Some(availability) => Value::Boolean(availability.open),
                 },
-                RestaurantField::NextStatusChangeAt => match known.availability.as_ref()?.as_ref().ok()? {
+                RestaurantField::NextStatusChangeAt => match at_hand(&known.availability, true)? {
                     Some(availability) => availability.next_change_at.map_or(Value::Null, |at| at.to_value()),
                     None => Value::Null,
                 },
-                RestaurantField::Promotions(plan) => match known.promotions.as_ref()?.as_ref().ok()? {
+                RestaurantField::Promotions(plan) => match at_hand(&known.promotions, true)? {
                     None => Value::Null,
                     Some(list) => Value::List(
                         list.iter()
@@ -277,6 +271,19 @@ impl RestaurantPlan {
                 },
             })
         })
+    }
+}
+
+/// A field's answer as the plan may use it: `Some(Some(value))`; `Some(None)`,
+/// null, when its service has none for the restaurant or there was nothing to ask
+/// (`askable` false: no list location for an estimate, no area for fees, as the
+/// resolvers answer too); `None` when it is not at hand (not fetched with the
+/// page, or its service failed), and the resolvers answer the restaurant instead.
+fn at_hand<V>(fetched: &Option<Fetched<V>>, askable: bool) -> Option<Option<&V>> {
+    match fetched {
+        None if !askable => Some(None),
+        None => None,
+        Some(found) => found.as_ref().ok().map(Option::as_ref),
     }
 }
 
