@@ -7,7 +7,9 @@
 //! [`Restaurant.menu`](super::restaurant::Restaurant) compiles its selection once
 //! into a [`MenuPlan`] (the spec's *CollectFields*: fragments flattened, fields
 //! grouped by response key in first-seen order, the sub-selections of a group
-//! merged) and [`MenuAnswer`] builds the answer from it with plain loops.
+//! merged) and [`MenuAnswer`] writes the answer from it with plain loops, straight
+//! to JSON: nothing in a menu can fail or be null but the whole, so it needs no
+//! `Value` tree of its own (see [`json_answer`] for when it gets one anyway).
 //!
 //! The `#[Object]` types below still define the schema: names, descriptions and
 //! introspection come from them, and [`MenuAnswer`] registers as [`Menu`]. Their
@@ -22,11 +24,12 @@ use std::sync::Arc;
 use async_graphql::parser::types::Field;
 use async_graphql::registry::Registry;
 use async_graphql::{
-    Context, ContextSelectionSet, ID, Object, OutputType, Positioned, SelectionField, ServerResult, Value,
+    Context, ContextSelectionSet, ID, Object, OutputType, Positioned, SelectionField, ServerError, ServerResult, Value,
 };
+use serde::ser::{Serialize, SerializeMap, Serializer};
 
 use super::common::Money;
-use super::plan::{MoneyField, Plan, Plans, inner, money, money_field, typename};
+use super::plan::{List, MoneyField, MoneyJson, Plan, Plans, RawJson, inner, json_answer, money_field};
 use crate::upstream;
 
 /// A restaurant's menu.
@@ -113,42 +116,92 @@ impl OutputType for MenuAnswer {
         <Menu as OutputType>::create_type_info(registry)
     }
 
-    async fn resolve(&self, _ctx: &ContextSelectionSet<'_>, _field: &Positioned<Field>) -> ServerResult<Value> {
-        Ok(self.plan.answer(&self.menu))
+    async fn resolve(&self, _ctx: &ContextSelectionSet<'_>, field: &Positioned<Field>) -> ServerResult<Value> {
+        self.plan
+            .answer(&self.menu)
+            .map_err(|error| ServerError::new(format!("the menu could not be serialised: {error}"), Some(field.pos)))
     }
 }
 
 /// What a `menu` field asks for, compiled from its selection.
 #[derive(Debug)]
-pub struct MenuPlan(Plan<MenuField>);
+pub struct MenuPlan {
+    plan: Plan<MenuField>,
+    /// Answer with pre-serialised JSON ([`RawJson`]).
+    raw: bool,
+}
 
 impl MenuPlan {
     /// The plan of the `menu` field that `ctx` resolves, compiled once per request.
     pub fn of(ctx: &Context<'_>) -> Arc<MenuPlan> {
-        Plans::of(ctx, || MenuPlan::compile(ctx.field().selection_set()))
+        Plans::of(ctx, || {
+            MenuPlan::compile(ctx.field().selection_set(), RawJson::allowed(ctx))
+        })
     }
 
-    /// Compiles `selection`, a `Menu` selection (fragments flattened).
-    pub fn compile<'a>(selection: impl Iterator<Item = SelectionField<'a>>) -> MenuPlan {
-        MenuPlan(Plan::compile(selection, |name, fields| {
+    /// Compiles `selection`, a `Menu` selection (fragments flattened), for
+    /// answers as pre-serialised JSON when `raw`.
+    pub fn compile<'a>(selection: impl Iterator<Item = SelectionField<'a>>, raw: bool) -> MenuPlan {
+        let plan = Plan::compile(selection, |name, fields| {
             Some(match name {
                 "__typename" => MenuField::Typename,
                 "categories" => MenuField::Categories(Plan::compile(inner(fields), category_field)),
                 _ => return None,
             })
-        }))
+        });
+        MenuPlan { plan, raw }
     }
 
-    /// The answer for `menu`.
-    pub fn answer(&self, menu: &upstream::Menu) -> Value {
-        self.0.object(|field| match field {
-            MenuField::Typename => typename::<Menu>(),
-            MenuField::Categories(plan) => Value::List(
-                menu.categories
-                    .iter()
-                    .map(|category| plan.object(|field| category_value(field, category)))
-                    .collect(),
-            ),
+    /// The answer for `menu` (see [`json_answer`]). Serialising these types
+    /// does not fail; the error is serde's signature.
+    pub fn answer(&self, menu: &upstream::Menu) -> Result<Value, serde_json::Error> {
+        json_answer(serde_json::to_string(&MenuJson(self, menu))?, self.raw)
+    }
+}
+
+/// A menu as its plan asks for it, serialised.
+struct MenuJson<'a>(&'a MenuPlan, &'a upstream::Menu);
+
+impl Serialize for MenuJson<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let MenuJson(MenuPlan { plan, .. }, menu) = self;
+        plan.serialize_object(serializer, |map, key, field| match field {
+            MenuField::Typename => map.serialize_entry(key, &Menu::type_name()),
+            MenuField::Categories(plan) => {
+                map.serialize_entry(key, &List(&menu.categories, |category| CategoryJson(plan, category)))
+            }
+        })
+    }
+}
+
+/// A menu's section as its plan asks for it, serialised.
+struct CategoryJson<'a>(&'a Plan<CategoryField>, &'a upstream::MenuCategory);
+
+impl Serialize for CategoryJson<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let CategoryJson(plan, category) = self;
+        plan.serialize_object(serializer, |map, key, field| match field {
+            CategoryField::Typename => map.serialize_entry(key, &MenuCategory::type_name()),
+            CategoryField::Name => map.serialize_entry(key, &category.name),
+            CategoryField::Items(plan) => map.serialize_entry(key, &List(&category.items, |item| ItemJson(plan, item))),
+        })
+    }
+}
+
+/// A dish as its plan asks for it, serialised.
+struct ItemJson<'a>(&'a Plan<ItemField>, &'a upstream::MenuItem);
+
+impl Serialize for ItemJson<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let ItemJson(plan, item) = self;
+        plan.serialize_object(serializer, |map, key, field| match field {
+            ItemField::Typename => map.serialize_entry(key, &MenuItem::type_name()),
+            // `ID` is a string on the wire.
+            ItemField::Id => map.serialize_entry(key, &format_args!("{}", item.id)),
+            ItemField::Name => map.serialize_entry(key, &item.name),
+            ItemField::Description => map.serialize_entry(key, &item.description),
+            ItemField::Price(plan) => map.serialize_entry(key, &MoneyJson(plan, &item.price)),
+            ItemField::Vegetarian => map.serialize_entry(key, &item.vegetarian),
         })
     }
 }
@@ -197,33 +250,9 @@ fn item_field(name: &str, fields: &[SelectionField<'_>]) -> Option<ItemField> {
     })
 }
 
-fn category_value(field: &CategoryField, category: &upstream::MenuCategory) -> Value {
-    match field {
-        CategoryField::Typename => typename::<MenuCategory<'_>>(),
-        CategoryField::Name => Value::String(category.name.clone()),
-        CategoryField::Items(plan) => Value::List(
-            category
-                .items
-                .iter()
-                .map(|item| plan.object(|field| item_value(field, item)))
-                .collect(),
-        ),
-    }
-}
-
-fn item_value(field: &ItemField, item: &upstream::MenuItem) -> Value {
-    match field {
-        ItemField::Typename => typename::<MenuItem<'_>>(),
-        ItemField::Id => Value::String(item.id.to_string()),
-        ItemField::Name => Value::String(item.name.clone()),
-        ItemField::Description => Value::String(item.description.clone()),
-        ItemField::Price(plan) => money(plan, &item.price),
-        ItemField::Vegetarian => Value::Boolean(item.vegetarian),
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use async_graphql::parser::parse_query;
     use async_graphql::{EmptyMutation, EmptySubscription, Request, Schema, Variables};
 
     use super::*;
@@ -275,8 +304,10 @@ mod tests {
     }
 
     /// Runs `selection` (a `Menu` selection, with `fragments` after the operation)
-    /// through both paths and checks they answer alike.
-    async fn same(selection: &str, fragments: &str, variables: serde_json::Value) {
+    /// through both paths and checks they answer alike, the plan both as JSON
+    /// (when [`RawJson`] allows it for the document) and as a `Value`; returns
+    /// whether it was allowed.
+    async fn same(selection: &str, fragments: &str, variables: serde_json::Value) -> bool {
         let schema = Schema::new(Both(menu()), EmptyMutation, EmptySubscription);
         let declared: Vec<&str> = [("$yes", "$yes: Boolean = true"), ("$no", "$no: Boolean = false")]
             .into_iter()
@@ -288,22 +319,31 @@ mod tests {
         } else {
             format!("({})", declared.join(", "))
         };
-        let run = |root: &str| {
-            let query = format!("query{variables_part} {{ {root} {selection} }} {fragments}");
-            let request = Request::new(query).variables(Variables::from_json(variables.clone()));
+        let query = |root: &str| format!("query{variables_part} {{ {root} {selection} }} {fragments}");
+        // As the endpoint runs it: JSON answers unless the document merges.
+        let allowed = RawJson::for_document(&parse_query(query("planned")).unwrap()).0;
+        let run = |root: &str, raw: bool| {
+            let request = Request::new(query(root))
+                .variables(Variables::from_json(variables.clone()))
+                .data(RawJson(raw));
             schema.execute(request)
         };
-        let reference = run("reference").await;
-        let planned = run("planned").await;
+        let reference = run("reference", false).await;
         assert!(reference.errors.is_empty(), "{selection}: {:?}", reference.errors);
-        assert!(planned.errors.is_empty(), "{selection}: {:?}", planned.errors);
         let reference = serde_json::to_string(&reference.data)
             .unwrap()
             .replacen("reference", "root", 1);
-        let planned = serde_json::to_string(&planned.data)
-            .unwrap()
-            .replacen("planned", "root", 1);
-        assert_eq!(planned, reference, "{selection}");
+        for raw in [allowed, false] {
+            let planned = run("planned", raw).await;
+            assert!(planned.errors.is_empty(), "{selection}: {:?}", planned.errors);
+            let spliced = format!("{:?}", planned.data).contains(async_graphql_value::RAW_VALUE_TOKEN);
+            assert_eq!(spliced, raw, "{selection}");
+            let planned = serde_json::to_string(&planned.data)
+                .unwrap()
+                .replacen("planned", "root", 1);
+            assert_eq!(planned, reference, "{selection} (raw JSON: {raw})");
+        }
+        allowed
     }
 
     #[tokio::test]
@@ -326,7 +366,10 @@ mod tests {
             // Every field skipped: async-graphql answers such an object with null.
             "{ categories { name @skip(if: true) } }",
         ] {
-            same(selection, "", none.clone()).await;
+            let allowed = same(selection, "", none.clone()).await;
+            // A key asked twice may be merged by async-graphql: no JSON then.
+            let twice = selection.contains("} } } categories {") || selection.contains("id } items {");
+            assert_eq!(allowed, !twice, "{selection}");
         }
         // Named fragments, spread twice and into one another.
         same(

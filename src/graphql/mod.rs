@@ -18,6 +18,7 @@ mod user;
 
 use async_graphql::{EmptyMutation, EmptySubscription, Schema};
 
+pub use plan::RawJson;
 pub use query::Query;
 pub use scope::{Limits, RequestScope};
 

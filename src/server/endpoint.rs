@@ -39,7 +39,7 @@ use super::{
 };
 use crate::{
     auth::Identity,
-    graphql::RequestScope,
+    graphql::{RawJson, RequestScope},
     upstream::{RequestContext, Waterfall, cache::StaleLog},
 };
 
@@ -560,6 +560,7 @@ async fn execute(
     );
     let (deadline, budget) = admission::deadline(headers, inner.request_timeout)
         .map_err(|message| RequestError::http(StatusCode::BAD_REQUEST, "BAD_REQUEST", message))?;
+    let raw_json = RawJson::for_document(&document);
     request.set_parsed_query(document);
     let viewer = identity.map(|i| i.user);
     let stale = std::sync::Arc::new(StaleLog::default());
@@ -579,19 +580,22 @@ async fn execute(
     let scope = RequestScope::new(upstreams, viewer, inner.limits, inner.batch_delay);
     // Every upstream call ends by the deadline, so execution does too; this bound
     // only guards against a resolver stuck on something else.
-    tokio::time::timeout(budget + EXECUTION_GRACE, inner.schema.execute(request.data(scope)))
-        .await
-        .map(|mut response| {
-            let served_stale = flag_stale(&mut response, &stale);
-            (response, served_stale)
-        })
-        .map_err(|_| {
-            RequestError::http(
-                StatusCode::GATEWAY_TIMEOUT,
-                "DEADLINE_EXCEEDED",
-                "the request did not finish before its deadline",
-            )
-        })
+    tokio::time::timeout(
+        budget + EXECUTION_GRACE,
+        inner.schema.execute(request.data(scope).data(raw_json)),
+    )
+    .await
+    .map(|mut response| {
+        let served_stale = flag_stale(&mut response, &stale);
+        (response, served_stale)
+    })
+    .map_err(|_| {
+        RequestError::http(
+            StatusCode::GATEWAY_TIMEOUT,
+            "DEADLINE_EXCEEDED",
+            "the request did not finish before its deadline",
+        )
+    })
 }
 
 /// Keeps the first `max - 1` errors and sums up the rest in one.

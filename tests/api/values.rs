@@ -236,3 +236,41 @@ async fn two_aliased_lists_in_one_request_each_get_their_own_fields() {
         assert_eq!(node, &want);
     }
 }
+
+/// Menus are answered as pre-serialised JSON, which async-graphql cannot merge:
+/// a list selected twice under one key (here through a fragment) must still get
+/// both selections' fields in every menu.
+#[tokio::test]
+async fn a_list_selected_twice_under_one_key_merges_its_menus() {
+    let app = spawn_app().await;
+    let query = "query($location: LocationInput!) { \
+                 restaurants(near: $location, first: 3) { edges { node { id menu { categories { name } } } } } \
+                 ...More } \
+                 fragment More on Query { \
+                 restaurants(near: $location, first: 3) { edges { node { menu { categories { items { id } } } } } } }";
+
+    let (_, body) = app
+        .query(query, json!({"location": {"lat": 52.52, "lng": 13.405}}), None)
+        .await;
+
+    assert_no_errors(&body);
+    let edges = body["data"]["restaurants"]["edges"].as_array().unwrap();
+    assert_eq!(edges.len(), 3);
+    for edge in edges {
+        let id: u64 = edge["node"]["id"].as_str().unwrap().parse().unwrap();
+        let categories: Vec<Value> = data::menu(SEED, id)
+            .unwrap()
+            .categories
+            .iter()
+            .map(|c| {
+                let items: Vec<Value> = c.items.iter().map(|i| json!({"id": i.id.to_string()})).collect();
+                json!({"name": c.name, "items": items})
+            })
+            .collect();
+        assert_eq!(
+            edge["node"]["menu"],
+            json!({"categories": categories}),
+            "restaurant {id}"
+        );
+    }
+}

@@ -23,7 +23,7 @@ use async_graphql::{
 
 use super::super::common::GeoPoint;
 use super::super::menu::MenuPlan;
-use super::super::plan::{MoneyField, Plan, Plans, inner, money, money_field, typename};
+use super::super::plan::{MoneyField, Plan, Plans, RawJson, inner, money, money_field, typename};
 use super::{DeliveryEstimate, Fetched, PostalAddress, Promotion, Rating, Restaurant};
 
 /// A restaurant of a list, typed as `Restaurant` in the schema.
@@ -37,7 +37,9 @@ impl<'a> RestaurantAnswer<'a> {
     pub fn new(restaurant: &'a Restaurant, ctx: &Context<'_>) -> Self {
         Self {
             restaurant,
-            plan: Plans::of(ctx, || RestaurantPlan::compile(ctx.field().selection_set())),
+            plan: Plans::of(ctx, || {
+                RestaurantPlan::compile(ctx.field().selection_set(), RawJson::allowed(ctx))
+            }),
         }
     }
 }
@@ -122,8 +124,9 @@ enum PromotionField {
 }
 
 impl RestaurantPlan {
-    /// Compiles `selection`, a `Restaurant` selection (fragments flattened).
-    fn compile<'a>(selection: impl Iterator<Item = SelectionField<'a>>) -> Option<RestaurantPlan> {
+    /// Compiles `selection`, a `Restaurant` selection (fragments flattened); its
+    /// menu answers with pre-serialised JSON when `raw` ([`RawJson`]).
+    fn compile<'a>(selection: impl Iterator<Item = SelectionField<'a>>, raw: bool) -> Option<RestaurantPlan> {
         let selection: Vec<SelectionField<'a>> = selection.collect();
         if selection
             .iter()
@@ -164,7 +167,7 @@ impl RestaurantPlan {
                         _ => return None,
                     })
                 })),
-                "menu" => RestaurantField::Menu(MenuPlan::compile(inner(fields))),
+                "menu" => RestaurantField::Menu(MenuPlan::compile(inner(fields), raw)),
                 "deliveryEstimate" => RestaurantField::DeliveryEstimate(Plan::compile(inner(fields), |name, _| {
                     Some(match name {
                         "__typename" => EstimateField::Typename,
@@ -227,7 +230,7 @@ impl RestaurantPlan {
                 },
                 RestaurantField::Menu(plan) => match at_hand(&known.menu, true)? {
                     None => Value::Null,
-                    Some(menu) => plan.answer(menu),
+                    Some(menu) => plan.answer(menu).ok()?,
                 },
                 RestaurantField::DeliveryEstimate(plan) => match at_hand(&known.estimate, r.to.is_some())? {
                     None => Value::Null,
@@ -402,13 +405,23 @@ mod tests {
     /// errors included; returns the answer and whether the plan answered.
     async fn same(r: Restaurant, selection: &str, fragments: &str) -> (serde_json::Value, bool) {
         let schema = Schema::new(Both(r), EmptyMutation, EmptySubscription);
-        let run = |root: &'static str| schema.execute(Request::new(format!("{{ {root} {selection} }} {fragments}")));
-        let reference = serde_json::to_value(run("objects").await).unwrap();
-        let before = PLANNED.with(std::cell::Cell::get);
-        let planned = serde_json::to_value(run("planned").await).unwrap();
-        let from_plan = PLANNED.with(std::cell::Cell::get) > before;
+        let query = |root: &str| format!("{{ {root} {selection} }} {fragments}");
+        let run = |root: &'static str, raw: bool| schema.execute(Request::new(query(root)).data(RawJson(raw)));
+        let reference = serde_json::to_value(run("objects", false).await).unwrap();
         let text = |v: &serde_json::Value, root: &str| v.to_string().replace(root, "root");
-        assert_eq!(text(&planned, "planned"), text(&reference, "objects"), "{selection}");
+        // As the endpoint runs it (menus as JSON unless the document merges), and with `Value`s only.
+        let allowed = RawJson::for_document(&async_graphql::parser::parse_query(query("planned")).unwrap()).0;
+        let mut from_plan = true;
+        for raw in [allowed, false] {
+            let before = PLANNED.with(std::cell::Cell::get);
+            let planned = serde_json::to_value(run("planned", raw).await).unwrap();
+            from_plan &= PLANNED.with(std::cell::Cell::get) > before;
+            assert_eq!(
+                text(&planned, "planned"),
+                text(&reference, "objects"),
+                "{selection} (raw JSON: {raw})"
+            );
+        }
         (reference, from_plan)
     }
 
