@@ -10,6 +10,7 @@ mod listing;
 pub mod loaders;
 mod menu;
 mod order;
+mod ordering;
 mod plan;
 mod query;
 mod restaurant;
@@ -18,6 +19,7 @@ mod user;
 
 use async_graphql::{EmptyMutation, EmptySubscription, Schema};
 
+pub use ordering::in_selection_order;
 pub use plan::RawJson;
 pub use query::Query;
 pub use scope::{Limits, RequestScope};

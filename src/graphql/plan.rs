@@ -157,7 +157,8 @@ impl RawJson {
     }
 }
 
-type Fragments = HashMap<Name, Positioned<FragmentDefinition>>;
+/// A document's fragments by name.
+pub(super) type Fragments = HashMap<Name, Positioned<FragmentDefinition>>;
 
 /// Whether answering `set` merges two answers somewhere; `true` past the budget.
 fn merges(set: &SelectionSet, fragments: &Fragments, budget: &mut usize) -> bool {
@@ -176,7 +177,7 @@ fn merges(set: &SelectionSet, fragments: &Fragments, budget: &mut usize) -> bool
 
 /// The fields of `set`, fragments expanded; `false` past the budget or too deep
 /// in fragments (a cycle, which validation refuses anyway).
-fn collect<'a>(
+pub(super) fn collect<'a>(
     set: &'a SelectionSet,
     fragments: &'a Fragments,
     fields: &mut Vec<&'a Field>,

@@ -39,7 +39,7 @@ use super::{
 };
 use crate::{
     auth::Identity,
-    graphql::{RawJson, RequestScope},
+    graphql::{RawJson, RequestScope, in_selection_order},
     upstream::{RequestContext, Waterfall, cache::StaleLog},
 };
 
@@ -47,6 +47,8 @@ use crate::{
 const EXECUTION_GRACE: std::time::Duration = std::time::Duration::from_millis(250);
 
 const GRAPHQL_RESPONSE: &str = "application/graphql-response+json";
+/// The answer when an answer cannot be serialised (it always can).
+const INTERNAL_ERROR: &str = r#"{"errors":[{"message":"internal error"}]}"#;
 const JSON: &str = "application/json";
 
 /// The media type of the answer.
@@ -485,24 +487,30 @@ async fn batch(state: &AppState, headers: &HeaderMap, media: Media, requests: Ve
     let runs = requests
         .into_iter()
         .map(|request| execute(state, headers, identity.as_ref(), request, false, None));
-    let answers: Vec<serde_json::Value> = futures_util::future::join_all(runs)
+    // Each answer serialised on its own and joined: a `serde_json::Value` would
+    // sort the keys that the spec orders as the selection asked for them.
+    let answers: Vec<String> = futures_util::future::join_all(runs)
         .await
         .into_iter()
-        .map(|outcome| match outcome {
-            Ok((mut response, _)) => {
-                cap_errors(&mut response.errors, state.inner.max_errors);
-                serde_json::to_value(&response).unwrap_or_else(|_| json!({"errors": [{"message": "internal error"}]}))
+        .map(|outcome| {
+            match outcome {
+                Ok((mut response, _)) => {
+                    cap_errors(&mut response.errors, state.inner.max_errors);
+                    serde_json::to_string(&response)
+                }
+                Err(error) => serde_json::to_string(&error.body()),
             }
-            Err(error) => error.body(),
+            .unwrap_or_else(|_| INTERNAL_ERROR.to_owned())
         })
         .collect();
+    let body = format!("[{}]", answers.join(","));
     (
         StatusCode::OK,
         [
             (header::CONTENT_TYPE, media.content_type()),
             (header::CACHE_CONTROL, HeaderValue::from_static("private, no-store")),
         ],
-        serde_json::Value::Array(answers).to_string(),
+        body,
     )
         .into_response()
 }
@@ -561,6 +569,9 @@ async fn execute(
     let (deadline, budget) = admission::deadline(headers, inner.request_timeout)
         .map_err(|message| RequestError::http(StatusCode::BAD_REQUEST, "BAD_REQUEST", message))?;
     let raw_json = RawJson::for_document(&document);
+    // Kept to put the answer's keys back in the order they were asked for.
+    let asked = document.clone();
+    let operation_name = request.operation_name.clone();
     request.set_parsed_query(document);
     let viewer = identity.map(|i| i.user);
     let stale = std::sync::Arc::new(StaleLog::default());
@@ -586,6 +597,7 @@ async fn execute(
     )
     .await
     .map(|mut response| {
+        in_selection_order(&mut response.data, &asked, operation_name.as_deref());
         let served_stale = flag_stale(&mut response, &stale);
         (response, served_stale)
     })
@@ -681,7 +693,7 @@ fn respond(mut response: async_graphql::Response, media: Media, max_errors: usiz
     } else {
         serde_json::to_vec(&response)
     };
-    let body = body.unwrap_or_else(|_| br#"{"errors":[{"message":"internal error"}]}"#.to_vec());
+    let body = body.unwrap_or_else(|_| INTERNAL_ERROR.as_bytes().to_vec());
     (
         status,
         [

@@ -441,6 +441,31 @@ async fn a_batch_past_the_configured_size_is_refused_and_a_small_one_runs() {
     still_serving(&app, probe).await;
 }
 
+/// The keys of each answer in a batch come in the order the selection asked for
+/// them, as in a single answer (they used to be sorted).
+#[tokio::test]
+async fn a_batchs_answers_keep_the_order_of_their_selections() {
+    let app = spawn_app_with(|c| c.limits.max_batch = 10).await;
+    let query = "{ restaurant(id: \"17\") { name id priceLevel cuisines } }";
+    let text = app
+        .client
+        .post(app.url("/graphql"))
+        .json(&json!([{"query": query}, {"query": query}]))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let one = r#"{"data":{"restaurant":{"name":"#;
+    assert!(text.starts_with(&format!("[{one}")), "{text}");
+    assert_eq!(text.matches(one).count(), 2, "{text}");
+    let name = text.find(r#""name""#).unwrap();
+    assert!(
+        name < text.find(r#""id""#).unwrap() && text.find(r#""id""#).unwrap() < text.find(r#""priceLevel""#).unwrap()
+    );
+}
+
 // --- operation limits -----------------------------------------------------------
 
 #[tokio::test]

@@ -274,3 +274,43 @@ async fn a_list_selected_twice_under_one_key_merges_its_menus() {
         );
     }
 }
+
+/// Keys come back in the order the query asked for them (the spec's
+/// serialisation order), even where fields complete in another order: `me`
+/// needs one upstream wave and `restaurants` three, and async-graphql inserts
+/// fields as they complete.
+#[tokio::test]
+async fn keys_come_back_in_the_order_they_were_asked_for() {
+    let app = spawn_app().await;
+    let query = "query($location: LocationInput!) { \
+                 restaurants(near: $location, first: 2) { edges { node { name id } } pageInfo { hasNextPage } area { id } } \
+                 me { name id } }";
+    let token = app.token(42);
+    let text = app
+        .client
+        .post(app.url("/graphql"))
+        .bearer_auth(&token)
+        .json(&json!({"query": query, "variables": {"location": {"lat": 52.52, "lng": 13.405}}}))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let at = |key: &str| {
+        text.find(&format!("\"{key}\""))
+            .unwrap_or_else(|| panic!("{key} in {text}"))
+    };
+    for (first, then) in [
+        ("restaurants", "me"),
+        ("edges", "pageInfo"),
+        ("pageInfo", "area"),
+        ("hasNextPage", "area"),
+    ] {
+        assert!(at(first) < at(then), "{first} before {then}: {text}");
+    }
+    assert!(
+        text.starts_with(r#"{"data":{"restaurants":{"edges":[{"node":{"name":"#),
+        "{text}"
+    );
+}
