@@ -197,7 +197,7 @@ impl Serialize for ItemJson<'_> {
         plan.serialize_object(serializer, |map, key, field| match field {
             ItemField::Typename => map.serialize_entry(key, &MenuItem::type_name()),
             // `ID` is a string on the wire.
-            ItemField::Id => map.serialize_entry(key, &format_args!("{}", item.id)),
+            ItemField::Id => map.serialize_entry(key, itoa::Buffer::new().format(item.id.0)),
             ItemField::Name => map.serialize_entry(key, &item.name),
             ItemField::Description => map.serialize_entry(key, &item.description),
             ItemField::Price(plan) => map.serialize_entry(key, &MoneyJson(plan, &item.price)),

@@ -13,6 +13,7 @@ mod order;
 mod ordering;
 mod plan;
 mod query;
+mod response_json;
 mod restaurant;
 pub mod scope;
 mod user;
@@ -22,6 +23,7 @@ use async_graphql::{EmptyMutation, EmptySubscription, Schema};
 pub use ordering::in_selection_order;
 pub use plan::RawJson;
 pub use query::Query;
+pub use response_json::response_json;
 pub use scope::{Limits, RequestScope};
 
 /// The gateway's schema.

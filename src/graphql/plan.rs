@@ -104,13 +104,14 @@ impl<F> Plan<F> {
 /// pre-serialised JSON when [`RawJson`] allows it, else the JSON read back into
 /// a `Value` tree.
 ///
-/// async-graphql's `raw_value` feature serialises an object whose one entry is
-/// [`RAW_VALUE_TOKEN`](async_graphql_value::RAW_VALUE_TOKEN) as the JSON it holds
-/// (checked by `serde_json::value::RawValue::from_string`: malformed JSON is
-/// refused, never spliced). A `HomeScreen` page's menus are 600 dishes: as a
-/// `Value` tree they were an `IndexMap` per dish and per price, built, serialised
-/// and dropped; as JSON they are one string per menu (5 % fewer instructions per
-/// `HomeScreen`, measured with callgrind).
+/// The pre-serialised form is an object whose one entry is
+/// [`RAW_VALUE_TOKEN`](async_graphql_value::RAW_VALUE_TOKEN), holding JSON that
+/// serde_json wrote: async-graphql-value's `raw_value` feature serialises it as
+/// that JSON (after parsing it again to check it), and the endpoint's
+/// [`response_json`](super::response_json) copies it in as it is. A `HomeScreen`
+/// page's menus are 600 dishes: as a `Value` tree they were an `IndexMap` per
+/// dish and per price, built, serialised and dropped; as JSON they are one string
+/// per menu.
 pub fn json_answer(json: String, raw: bool) -> Result<Value, serde_json::Error> {
     if raw {
         Ok(Value::Object(IndexMap::from([(

@@ -39,7 +39,7 @@ use super::{
 };
 use crate::{
     auth::Identity,
-    graphql::{RawJson, RequestScope, in_selection_order},
+    graphql::{RawJson, RequestScope, in_selection_order, response_json},
     upstream::{RequestContext, Waterfall, cache::StaleLog},
 };
 
@@ -489,21 +489,21 @@ async fn batch(state: &AppState, headers: &HeaderMap, media: Media, requests: Ve
         .map(|request| execute(state, headers, identity.as_ref(), request, false, None));
     // Each answer serialised on its own and joined: a `serde_json::Value` would
     // sort the keys that the spec orders as the selection asked for them.
-    let answers: Vec<String> = futures_util::future::join_all(runs)
+    let answers: Vec<Vec<u8>> = futures_util::future::join_all(runs)
         .await
         .into_iter()
         .map(|outcome| {
             match outcome {
                 Ok((mut response, _)) => {
                     cap_errors(&mut response.errors, state.inner.max_errors);
-                    serde_json::to_string(&response)
+                    response_json(&response)
                 }
-                Err(error) => serde_json::to_string(&error.body()),
+                Err(error) => serde_json::to_vec(&error.body()),
             }
-            .unwrap_or_else(|_| INTERNAL_ERROR.to_owned())
+            .unwrap_or_else(|_| INTERNAL_ERROR.as_bytes().to_vec())
         })
         .collect();
-    let body = format!("[{}]", answers.join(","));
+    let body = [b"[".as_slice(), &answers.join(b",".as_slice()), b"]"].concat();
     (
         StatusCode::OK,
         [
@@ -691,7 +691,7 @@ fn respond(mut response: async_graphql::Response, media: Media, max_errors: usiz
         // A request error has no `data` entry at all.
         serde_json::to_vec(&json!({"errors": response.errors}))
     } else {
-        serde_json::to_vec(&response)
+        response_json(&response)
     };
     let body = body.unwrap_or_else(|_| INTERNAL_ERROR.as_bytes().to_vec());
     (
