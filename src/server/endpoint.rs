@@ -569,10 +569,10 @@ async fn execute(
     let (deadline, budget) = admission::deadline(headers, inner.request_timeout)
         .map_err(|message| RequestError::http(StatusCode::BAD_REQUEST, "BAD_REQUEST", message))?;
     let raw_json = RawJson::for_document(&document);
-    // Kept to put the answer's keys back in the order they were asked for.
-    let asked = document.clone();
+    // The request executes (and edits) a copy; `document` stays to put the
+    // answer's keys back in the order they were asked for.
     let operation_name = request.operation_name.clone();
-    request.set_parsed_query(document);
+    request.set_parsed_query(Document::clone(&document));
     let viewer = identity.map(|i| i.user);
     let stale = std::sync::Arc::new(StaleLog::default());
     let (waterfall, span) = match observed {
@@ -597,7 +597,7 @@ async fn execute(
     )
     .await
     .map(|mut response| {
-        in_selection_order(&mut response.data, &asked, operation_name.as_deref());
+        in_selection_order(&mut response.data, &document, operation_name.as_deref());
         let served_stale = flag_stale(&mut response, &stale);
         (response, served_stale)
     })

@@ -23,6 +23,7 @@
 //! This module must not execute anything or call an upstream.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use async_graphql::{
     Name, Positioned, Variables,
@@ -132,9 +133,9 @@ pub fn check(
     query: &str,
     variables: &Variables,
     limits: &DocumentLimits,
-) -> Result<(ExecutableDocument, Measures), LimitError> {
+) -> Result<(Arc<ExecutableDocument>, Measures), LimitError> {
     check_with(query, variables, limits, |text| {
-        async_graphql::parser::parse_query(text)
+        async_graphql::parser::parse_query(text).map(Arc::new)
     })
 }
 
@@ -144,8 +145,8 @@ pub fn check_with(
     query: &str,
     variables: &Variables,
     limits: &DocumentLimits,
-    parse: impl FnOnce(&str) -> async_graphql::parser::Result<ExecutableDocument>,
-) -> Result<(ExecutableDocument, Measures), LimitError> {
+    parse: impl FnOnce(&str) -> async_graphql::parser::Result<Arc<ExecutableDocument>>,
+) -> Result<(Arc<ExecutableDocument>, Measures), LimitError> {
     if query.len() > limits.max_chars && query.chars().count() > limits.max_chars {
         return Err(LimitError::TooLong(limits.max_chars));
     }
