@@ -26,10 +26,11 @@ use async_graphql::registry::Registry;
 use async_graphql::{
     Context, ContextSelectionSet, ID, Object, OutputType, Positioned, SelectionField, ServerError, ServerResult, Value,
 };
-use serde::ser::{Serialize, SerializeMap, Serializer};
 
 use super::common::Money;
-use super::plan::{List, MoneyField, MoneyJson, Plan, Plans, RawJson, inner, json_answer, money_field};
+use super::plan::{
+    MoneyField, Plan, Plans, RawJson, inner, json_answer, money_field, write_int, write_list, write_money, write_str,
+};
 use crate::upstream;
 
 /// A restaurant's menu.
@@ -152,58 +153,55 @@ impl MenuPlan {
         MenuPlan { plan, raw }
     }
 
-    /// The answer for `menu` (see [`json_answer`]). Serialising these types
-    /// does not fail; the error is serde's signature.
+    /// The answer for `menu` (see [`json_answer`]). Writing JSON into a `Vec`
+    /// does not fail; the error is serde_json's signature.
     pub fn answer(&self, menu: &upstream::Menu) -> Result<Value, serde_json::Error> {
-        json_answer(serde_json::to_string(&MenuJson(self, menu))?, self.raw)
+        let mut out = Vec::with_capacity(4096);
+        self.write(&mut out, menu)?;
+        // serde_json and the ASCII written here make UTF-8.
+        let json = String::from_utf8(out).map_err(serde::ser::Error::custom)?;
+        json_answer(json, self.raw)
     }
-}
 
-/// A menu as its plan asks for it, serialised.
-struct MenuJson<'a>(&'a MenuPlan, &'a upstream::Menu);
-
-impl Serialize for MenuJson<'_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let MenuJson(MenuPlan { plan, .. }, menu) = self;
-        plan.serialize_object(serializer, |map, key, field| match field {
-            MenuField::Typename => map.serialize_entry(key, &Menu::type_name()),
-            MenuField::Categories(plan) => {
-                map.serialize_entry(key, &List(&menu.categories, |category| CategoryJson(plan, category)))
-            }
+    fn write(&self, out: &mut Vec<u8>, menu: &upstream::Menu) -> serde_json::Result<()> {
+        self.plan.write_object(out, |out, field| match field {
+            MenuField::Typename => write_str(out, &Menu::type_name()),
+            MenuField::Categories(plan) => write_list(out, &menu.categories, |out, category| {
+                plan.write_object(out, |out, field| write_category(out, field, category))
+            }),
         })
     }
 }
 
-/// A menu's section as its plan asks for it, serialised.
-struct CategoryJson<'a>(&'a Plan<CategoryField>, &'a upstream::MenuCategory);
-
-impl Serialize for CategoryJson<'_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let CategoryJson(plan, category) = self;
-        plan.serialize_object(serializer, |map, key, field| match field {
-            CategoryField::Typename => map.serialize_entry(key, &MenuCategory::type_name()),
-            CategoryField::Name => map.serialize_entry(key, &category.name),
-            CategoryField::Items(plan) => map.serialize_entry(key, &List(&category.items, |item| ItemJson(plan, item))),
-        })
+fn write_category(
+    out: &mut Vec<u8>,
+    field: &CategoryField,
+    category: &upstream::MenuCategory,
+) -> serde_json::Result<()> {
+    match field {
+        CategoryField::Typename => write_str(out, &MenuCategory::type_name()),
+        CategoryField::Name => write_str(out, &category.name),
+        CategoryField::Items(plan) => write_list(out, &category.items, |out, item| {
+            plan.write_object(out, |out, field| write_item(out, field, item))
+        }),
     }
 }
 
-/// A dish as its plan asks for it, serialised.
-struct ItemJson<'a>(&'a Plan<ItemField>, &'a upstream::MenuItem);
-
-impl Serialize for ItemJson<'_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let ItemJson(plan, item) = self;
-        plan.serialize_object(serializer, |map, key, field| match field {
-            ItemField::Typename => map.serialize_entry(key, &MenuItem::type_name()),
-            // `ID` is a string on the wire.
-            ItemField::Id => map.serialize_entry(key, itoa::Buffer::new().format(item.id.0)),
-            ItemField::Name => map.serialize_entry(key, &item.name),
-            ItemField::Description => map.serialize_entry(key, &item.description),
-            ItemField::Price(plan) => map.serialize_entry(key, &MoneyJson(plan, &item.price)),
-            ItemField::Vegetarian => map.serialize_entry(key, &item.vegetarian),
-        })
+fn write_item(out: &mut Vec<u8>, field: &ItemField, item: &upstream::MenuItem) -> serde_json::Result<()> {
+    match field {
+        ItemField::Typename => write_str(out, &MenuItem::type_name())?,
+        // `ID` is a string on the wire; digits need no escaping.
+        ItemField::Id => {
+            out.push(b'"');
+            write_int(out, item.id.0);
+            out.push(b'"');
+        }
+        ItemField::Name => write_str(out, &item.name)?,
+        ItemField::Description => write_str(out, &item.description)?,
+        ItemField::Price(plan) => write_money(out, plan, &item.price)?,
+        ItemField::Vegetarian => out.extend_from_slice(if item.vegetarian { b"true" } else { b"false" }),
     }
+    Ok(())
 }
 
 #[derive(Debug)]

@@ -16,7 +16,6 @@ use std::sync::{Arc, Mutex, PoisonError};
 use async_graphql::indexmap::IndexMap;
 use async_graphql::parser::types::{ExecutableDocument, Field, FragmentDefinition, Selection, SelectionSet};
 use async_graphql::{Context, Name, OutputType, Positioned, SelectionField, Value};
-use serde::ser::{Serialize, SerializeMap, Serializer};
 
 use super::common::Money;
 use super::scope::RequestScope;
@@ -33,6 +32,9 @@ use crate::upstream;
 pub struct Plan<F> {
     template: IndexMap<Name, Value>,
     fields: Vec<F>,
+    /// Each entry's key as JSON, with what goes before it: `{"key":` for the
+    /// first, `,"key":` after (see [`Plan::write_object`]).
+    keys_json: Vec<Box<[u8]>>,
 }
 
 impl<F> Plan<F> {
@@ -53,13 +55,22 @@ impl<F> Plan<F> {
         }
         let mut template = IndexMap::with_capacity(groups.len());
         let mut fields = Vec::with_capacity(groups.len());
+        let mut keys_json = Vec::with_capacity(groups.len());
         for (key, group) in groups {
             if let Some(compiled) = field(group[0].name(), &group) {
+                let before = if fields.is_empty() { "{" } else { "," };
+                // A response key is a GraphQL name (`[_A-Za-z][_0-9A-Za-z]*`, as the
+                // parser took it): nothing in it to escape.
+                keys_json.push(format!("{before}\"{key}\":").into_bytes().into_boxed_slice());
                 template.insert(Name::new(key), Value::Null);
                 fields.push(compiled);
             }
         }
-        Plan { template, fields }
+        Plan {
+            template,
+            fields,
+            keys_json,
+        }
     }
 
     /// The object this plan asks for, each entry's value from `value`. Like
@@ -82,22 +93,51 @@ impl<F> Plan<F> {
         Some(Value::Object(object))
     }
 
-    /// [`Plan::object`] serialised straight to JSON, without building a
-    /// [`Value`]: `entry(map, key, field)` writes each entry.
-    pub fn serialize_object<S: Serializer>(
+    /// [`Plan::object`] written straight to JSON, without building a [`Value`]:
+    /// `value(out, field)` writes each entry's value after its key.
+    pub fn write_object(
         &self,
-        serializer: S,
-        mut entry: impl FnMut(&mut S::SerializeMap, &str, &F) -> Result<(), S::Error>,
-    ) -> Result<S::Ok, S::Error> {
+        out: &mut Vec<u8>,
+        mut value: impl FnMut(&mut Vec<u8>, &F) -> serde_json::Result<()>,
+    ) -> serde_json::Result<()> {
         if self.fields.is_empty() {
-            return serializer.serialize_unit();
+            out.extend_from_slice(b"null");
+            return Ok(());
         }
-        let mut map = serializer.serialize_map(Some(self.fields.len()))?;
-        for (key, field) in self.template.keys().zip(&self.fields) {
-            entry(&mut map, key, field)?;
+        for (key, field) in self.keys_json.iter().zip(&self.fields) {
+            out.extend_from_slice(key);
+            value(out, field)?;
         }
-        map.end()
+        out.push(b'}');
+        Ok(())
     }
+}
+
+/// Writes `items` as a JSON array, each by `item`.
+pub fn write_list<T>(
+    out: &mut Vec<u8>,
+    items: &[T],
+    mut item: impl FnMut(&mut Vec<u8>, &T) -> serde_json::Result<()>,
+) -> serde_json::Result<()> {
+    out.push(b'[');
+    for (i, one) in items.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        item(out, one)?;
+    }
+    out.push(b']');
+    Ok(())
+}
+
+/// Writes `text` as a JSON string (serde_json escapes it).
+pub fn write_str(out: &mut Vec<u8>, text: &str) -> serde_json::Result<()> {
+    serde_json::to_writer(out, text)
+}
+
+/// Writes `n` as a JSON number.
+pub fn write_int(out: &mut Vec<u8>, n: impl itoa::Integer) {
+    out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
 }
 
 /// An answer serialised by a plan, as the [`Value`] the request can take:
@@ -209,19 +249,6 @@ pub(super) fn collect<'a>(
     true
 }
 
-/// Serialises each item of a slice as `json(item)` says.
-pub struct List<'a, T, J>(pub &'a [T], pub J);
-
-impl<'a, T, J, S> Serialize for List<'a, T, J>
-where
-    J: Fn(&'a T) -> S,
-    S: Serialize,
-{
-    fn serialize<Ser: Serializer>(&self, serializer: Ser) -> Result<Ser::Ok, Ser::Error> {
-        serializer.collect_seq(self.0.iter().map(&self.1))
-    }
-}
-
 /// The plans one request has compiled, each under the field (the node of the
 /// request's document) it was compiled for.
 ///
@@ -299,18 +326,16 @@ pub fn money(plan: &Plan<MoneyField>, amount: &upstream::Money) -> Value {
     })
 }
 
-/// An amount as its plan asks for it, serialised: [`money`] without the [`Value`].
-pub struct MoneyJson<'a>(pub &'a Plan<MoneyField>, pub &'a upstream::Money);
-
-impl Serialize for MoneyJson<'_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let MoneyJson(plan, amount) = self;
-        plan.serialize_object(serializer, |map, key, field| match field {
-            MoneyField::Typename => map.serialize_entry(key, &Money::type_name()),
-            MoneyField::Amount => map.serialize_entry(key, &amount.amount),
-            MoneyField::Currency => map.serialize_entry(key, &amount.currency),
-        })
-    }
+/// [`money`] written straight to JSON.
+pub fn write_money(out: &mut Vec<u8>, plan: &Plan<MoneyField>, amount: &upstream::Money) -> serde_json::Result<()> {
+    plan.write_object(out, |out, field| {
+        match field {
+            MoneyField::Typename => write_str(out, &Money::type_name())?,
+            MoneyField::Amount => write_int(out, amount.amount),
+            MoneyField::Currency => write_str(out, &amount.currency)?,
+        }
+        Ok(())
+    })
 }
 
 #[cfg(test)]
