@@ -11,6 +11,8 @@
 
 use async_graphql::{Response, Value};
 
+use super::plan::write_list;
+
 /// `response` as JSON.
 pub fn response_json(response: &Response) -> serde_json::Result<Vec<u8>> {
     let mut out = Vec::with_capacity(16 * 1024);
@@ -46,16 +48,7 @@ fn write(out: &mut Vec<u8>, value: &Value) -> serde_json::Result<()> {
             }
             out.push(b'}');
         }
-        Value::List(items) => {
-            out.push(b'[');
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push(b',');
-                }
-                write(out, item)?;
-            }
-            out.push(b']');
-        }
+        Value::List(items) => write_list(out, items, write)?,
         leaf => serde_json::to_writer(&mut *out, leaf)?,
     }
     Ok(())

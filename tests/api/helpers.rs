@@ -209,6 +209,16 @@ impl TestApp {
         (status, body)
     }
 
+    /// POSTs `body` (a request or a batch) as JSON and returns the answer's text
+    /// as it came, for checks on its bytes (key order) that a parsed `Value` hides.
+    pub async fn post_text(&self, body: Value, token: Option<&str>) -> String {
+        let mut request = self.client.post(self.url("/graphql")).json(&body);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request.send().await.unwrap().text().await.unwrap()
+    }
+
     /// The demo's counters since the last reset.
     pub async fn stats(&self) -> Stats {
         let body: Value = self

@@ -447,16 +447,7 @@ async fn a_batch_past_the_configured_size_is_refused_and_a_small_one_runs() {
 async fn a_batchs_answers_keep_the_order_of_their_selections() {
     let app = spawn_app_with(|c| c.limits.max_batch = 10).await;
     let query = "{ restaurant(id: \"17\") { name id priceLevel cuisines } }";
-    let text = app
-        .client
-        .post(app.url("/graphql"))
-        .json(&json!([{"query": query}, {"query": query}]))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = app.post_text(json!([{"query": query}, {"query": query}]), None).await;
     let one = r#"{"data":{"restaurant":{"name":"#;
     assert!(text.starts_with(&format!("[{one}")), "{text}");
     assert_eq!(text.matches(one).count(), 2, "{text}");

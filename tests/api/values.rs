@@ -286,17 +286,8 @@ async fn keys_come_back_in_the_order_they_were_asked_for() {
                  restaurants(near: $location, first: 2) { edges { node { name id } } pageInfo { hasNextPage } area { id } } \
                  me { name id } }";
     let token = app.token(42);
-    let text = app
-        .client
-        .post(app.url("/graphql"))
-        .bearer_auth(&token)
-        .json(&json!({"query": query, "variables": {"location": {"lat": 52.52, "lng": 13.405}}}))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let body = json!({"query": query, "variables": {"location": {"lat": 52.52, "lng": 13.405}}});
+    let text = app.post_text(body, Some(&token)).await;
     let at = |key: &str| {
         text.find(&format!("\"{key}\""))
             .unwrap_or_else(|| panic!("{key} in {text}"))
