@@ -21,7 +21,7 @@ mod user;
 use async_graphql::{EmptyMutation, EmptySubscription, Schema};
 
 pub use ordering::in_selection_order;
-pub use plan::RawJson;
+pub use plan::{RawJson, selected_operation};
 pub use query::Query;
 pub use response_json::response_json;
 pub use scope::{Limits, RequestScope};

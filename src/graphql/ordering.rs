@@ -15,9 +15,9 @@
 //! key that a fragment on another type would add is simply absent from the answer.
 
 use async_graphql::Value;
-use async_graphql::parser::types::{DocumentOperations, ExecutableDocument, SelectionSet};
+use async_graphql::parser::types::{ExecutableDocument, SelectionSet};
 
-use super::plan::{Fragments, collect};
+use super::plan::{Fragments, collect, selected_operation, spliced_json};
 
 /// Selections walked at most to order one object's keys; past it, the object is
 /// left as it is (the document limits keep real documents far below).
@@ -26,16 +26,10 @@ const BUDGET: usize = 10_000;
 /// Puts every object in `data`, the answer to `document`'s operation
 /// `operation_name`, in the order its selection asked for its keys.
 pub fn in_selection_order(data: &mut Value, document: &ExecutableDocument, operation_name: Option<&str>) {
-    let operation = match (&document.operations, operation_name) {
-        (DocumentOperations::Single(operation), _) => operation,
-        (DocumentOperations::Multiple(operations), Some(name)) => match operations.get(name) {
-            Some(operation) => operation,
-            None => return,
-        },
-        // Several operations and no name: a request error, no data.
-        (DocumentOperations::Multiple(_), None) => return,
-    };
-    order(data, &[&operation.node.selection_set.node], &document.fragments);
+    // No such operation: a request error, no data.
+    if let Some(operation) = selected_operation(document, operation_name) {
+        order(data, &[&operation.node.selection_set.node], &document.fragments);
+    }
 }
 
 /// The response keys that `sets` (one key's selections, merged) ask for, in
@@ -64,7 +58,7 @@ fn groups<'a>(sets: &[&'a SelectionSet], fragments: &'a Fragments) -> Option<Gro
 
 /// Orders `value` (an object, a list of them, or a leaf) as `sets` ask.
 fn order(value: &mut Value, sets: &[&SelectionSet], fragments: &Fragments) {
-    if sets.iter().all(|set| set.items.is_empty()) || is_raw(value) {
+    if sets.iter().all(|set| set.items.is_empty()) || spliced_json(value).is_some() {
         return;
     }
     if let Some(groups) = groups(sets, fragments) {
@@ -73,13 +67,17 @@ fn order(value: &mut Value, sets: &[&SelectionSet], fragments: &Fragments) {
 }
 
 fn apply(value: &mut Value, groups: &Groups<'_>, fragments: &Fragments) {
+    // Pre-serialised JSON (`plan::json_answer`) is in its selection's order already.
+    if spliced_json(value).is_some() {
+        return;
+    }
     match value {
         Value::List(items) => {
             for item in items {
                 apply(item, groups, fragments);
             }
         }
-        Value::Object(map) if !is_raw_map(map) => {
+        Value::Object(map) => {
             let position = |key: &str| groups.iter().position(|(k, _)| *k == key).unwrap_or(usize::MAX);
             if !map.keys().map(|key| position(key)).is_sorted() {
                 map.sort_by_cached_key(|key, _| position(key));
@@ -92,15 +90,6 @@ fn apply(value: &mut Value, groups: &Groups<'_>, fragments: &Fragments) {
         }
         _ => {}
     }
-}
-
-/// Pre-serialised JSON (`plan::json_answer`), already in its selection's order.
-fn is_raw(value: &Value) -> bool {
-    matches!(value, Value::Object(map) if is_raw_map(map))
-}
-
-fn is_raw_map(map: &async_graphql::indexmap::IndexMap<async_graphql::Name, Value>) -> bool {
-    map.len() == 1 && map.contains_key(async_graphql_value::RAW_VALUE_TOKEN)
 }
 
 #[cfg(test)]

@@ -14,7 +14,9 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use async_graphql::indexmap::IndexMap;
-use async_graphql::parser::types::{ExecutableDocument, Field, FragmentDefinition, Selection, SelectionSet};
+use async_graphql::parser::types::{
+    DocumentOperations, ExecutableDocument, Field, FragmentDefinition, OperationDefinition, Selection, SelectionSet,
+};
 use async_graphql::{Context, Name, OutputType, Positioned, SelectionField, Value};
 
 use super::common::Money;
@@ -160,6 +162,31 @@ pub fn json_answer(json: String, raw: bool) -> Result<Value, serde_json::Error> 
         )])))
     } else {
         serde_json::from_str(&json)
+    }
+}
+
+/// The JSON that `value` holds when it is a [`json_answer`] in its
+/// pre-serialised form.
+pub fn spliced_json(value: &Value) -> Option<&str> {
+    match value {
+        Value::Object(map) if map.len() == 1 => match map.get(async_graphql_value::RAW_VALUE_TOKEN) {
+            Some(Value::String(json)) => Some(json),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// The operation of `document` that a request names, if it names one that exists
+/// (or the document holds only one); async-graphql reports the other cases.
+pub fn selected_operation<'a>(
+    document: &'a ExecutableDocument,
+    name: Option<&str>,
+) -> Option<&'a Positioned<OperationDefinition>> {
+    match (&document.operations, name) {
+        (DocumentOperations::Single(operation), _) => Some(operation),
+        (DocumentOperations::Multiple(operations), Some(name)) => operations.get(name),
+        (DocumentOperations::Multiple(_), None) => None,
     }
 }
 

@@ -11,7 +11,7 @@
 
 use async_graphql::{Response, Value};
 
-use super::plan::write_list;
+use super::plan::{spliced_json, write_list};
 
 /// `response` as JSON.
 pub fn response_json(response: &Response) -> serde_json::Result<Vec<u8>> {
@@ -33,7 +33,7 @@ pub fn response_json(response: &Response) -> serde_json::Result<Vec<u8>> {
 fn write(out: &mut Vec<u8>, value: &Value) -> serde_json::Result<()> {
     match value {
         Value::Object(map) => {
-            if let (1, Some(Value::String(json))) = (map.len(), map.get(async_graphql_value::RAW_VALUE_TOKEN)) {
+            if let Some(json) = spliced_json(value) {
                 out.extend_from_slice(json.as_bytes());
                 return Ok(());
             }

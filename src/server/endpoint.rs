@@ -39,7 +39,7 @@ use super::{
 };
 use crate::{
     auth::Identity,
-    graphql::{RawJson, RequestScope, in_selection_order, response_json},
+    graphql::{RawJson, RequestScope, in_selection_order, response_json, selected_operation},
     upstream::{RequestContext, Waterfall, cache::StaleLog},
 };
 
@@ -333,30 +333,18 @@ fn get_request(
 }
 
 type Document = async_graphql::parser::types::ExecutableDocument;
-type Operation = async_graphql::Positioned<async_graphql::parser::types::OperationDefinition>;
-
-/// The operation a request selects, if it names one that exists (async-graphql
-/// reports the other cases).
-fn selected<'a>(document: &'a Document, name: Option<&str>) -> Option<&'a Operation> {
-    use async_graphql::parser::types::DocumentOperations;
-    match (&document.operations, name) {
-        (DocumentOperations::Single(op), _) => Some(op),
-        (DocumentOperations::Multiple(ops), Some(name)) => ops.get(name),
-        (DocumentOperations::Multiple(_), None) => None,
-    }
-}
 
 /// Whether the operation `request` selects is anything but a query.
 fn selects_mutation(document: &Document, name: Option<&str>) -> bool {
     use async_graphql::parser::types::OperationType;
-    selected(document, name).is_some_and(|op| op.node.ty != OperationType::Query)
+    selected_operation(document, name).is_some_and(|op| op.node.ty != OperationType::Query)
 }
 
 /// The first required variable (non-null, no default) that the request leaves out
 /// or sets to null. async-graphql would report it on a field path, as if the
 /// operation had run; the spec makes it a request error.
 fn missing_variable(document: &Document, name: Option<&str>, variables: &async_graphql::Variables) -> Option<String> {
-    let operation = selected(document, name)?;
+    let operation = selected_operation(document, name)?;
     operation.node.variable_definitions.iter().find_map(|definition| {
         let definition = &definition.node;
         let required = !definition.var_type.node.nullable && definition.default_value.is_none();
