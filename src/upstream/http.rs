@@ -195,6 +195,10 @@ impl Upstreams {
             let client = Client::builder()
                 .connect_timeout(settings.connect_timeout)
                 .pool_max_idle_per_host(http.pool_max_idle_per_host)
+                // An upstream's redirect is an error, never followed: reqwest would
+                // carry `X-User-Id` to wherever the `Location` points, another host
+                // included (it strips only the standard credential headers).
+                .redirect(reqwest::redirect::Policy::none())
                 .tcp_nodelay(true)
                 .user_agent(concat!("delivery-gateway/", env!("CARGO_PKG_VERSION")))
                 .build()?;
@@ -577,8 +581,7 @@ fn error_label(kind: &ErrorKind) -> &'static str {
     }
 }
 
-/// The ids of a batch call that carries them in the URL (`ids`, `restaurantIds`).
-/// The ids a batch call asks for, as its URL carries them.
+/// The ids a batch call asks for, as its URL carries them (`ids`, `restaurantIds`).
 fn ids_of(url: &Url) -> Option<String> {
     url.query_pairs()
         .find(|(name, _)| matches!(name.as_ref(), "ids" | "restaurantIds"))

@@ -1157,3 +1157,70 @@ async fn jwks_keys_are_refreshed_on_a_timer() {
     }
     still_serving_rs256(&app, probe).await;
 }
+
+/// A stand-in for the loyalty service that redirects every call to `target`, and
+/// the target, which counts the calls it receives and the `X-User-Id`s they carry.
+async fn redirecting_loyalty() -> (url::Url, Arc<std::sync::Mutex<Vec<Option<String>>>>) {
+    use axum::{
+        Router,
+        http::{HeaderMap, StatusCode, header::LOCATION},
+        routing::get,
+    };
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let record = seen.clone();
+    let target = Router::new().fallback(move |headers: HeaderMap| {
+        let record = record.clone();
+        async move {
+            let user = headers
+                .get("x-user-id")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned);
+            record.lock().unwrap().push(user);
+            axum::Json(json!({"points": 1, "tier": "GOLD"}))
+        }
+    });
+    let target_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let target_addr = target_listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(target_listener, target).await });
+
+    let redirect = Router::new().route(
+        "/members/{id}",
+        get(move || async move {
+            (
+                StatusCode::TEMPORARY_REDIRECT,
+                [(LOCATION, format!("http://{target_addr}/members/42"))],
+            )
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap()).parse().unwrap();
+    tokio::spawn(async move { axum::serve(listener, redirect).await });
+    (url, seen)
+}
+
+#[tokio::test]
+async fn an_upstream_redirect_is_an_error_and_never_carries_the_user_elsewhere() {
+    let (loyalty, seen) = redirecting_loyalty().await;
+    let app = spawn_app_with(move |c| {
+        c.upstreams.services.insert("loyalty".into(), loyalty);
+    })
+    .await;
+    let token = app.token(42);
+    let (status, body) = app
+        .query("{ me { id loyalty { points } } }", json!({}), Some(&token))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["data"]["me"]["id"], "42", "{body}");
+    assert_eq!(body["data"]["me"]["loyalty"], Value::Null, "{body}");
+    let errors = errors(&body);
+    assert_eq!(errors.len(), 1, "{body}");
+    assert_eq!(errors[0]["path"], json!(["me", "loyalty"]));
+    assert_eq!(errors[0]["extensions"]["code"], "UPSTREAM_ERROR");
+    assert_eq!(errors[0]["extensions"]["service"], "loyalty");
+    assert_eq!(errors[0]["extensions"]["upstreamStatus"], 307);
+    assert!(
+        seen.lock().unwrap().is_empty(),
+        "the redirect was followed: {:?}",
+        seen.lock().unwrap()
+    );
+}
