@@ -11,7 +11,10 @@
 //! 3. `HomeScreen` at 20 ms upstreams: the maximum rate at concurrency 64, then the
 //!    "no cliff" run, open loop at half that rate;
 //! 4. at concurrency 32 and 0 ms upstreams: queries/s, latency, the gateway's CPU per
-//!    query (`/proc/<pid>/stat`) and peak RSS (`VmHWM`); `HomeScreen` also at 64.
+//!    query (`/proc/<pid>/stat`) and peak RSS (`VmHWM`); `HomeScreen` also at 64;
+//! 5. `HomeScreen` at 64 once more on a gateway started for it alone, whose peak RSS
+//!    holds nothing the earlier scenarios left behind (idle upstream connections,
+//!    memory the allocator keeps).
 //!
 //! Every response is checked (status 200, `data`, no `errors`) once its last byte has
 //! arrived, which is where its latency ends; a failed query marks
@@ -367,38 +370,52 @@ async fn run(settings: &Settings) -> anyhow::Result<Report> {
     }
     let mut peak_is_lifetime = false;
     for (subject, concurrency) in runs {
-        let op = &subject.operation;
-        let requests = settings.throughput_requests;
-        eprintln!("{}: c = {concurrency}, L = 0 ms, {requests} queries", op.name);
         peak_is_lifetime |= !procs::reset_peak_rss(gateway.pid());
-        let warm = closed_loop(&target, op, concurrency, settings.throughput_warmup).await;
-        let pids = [gateway.pid(), demo.pid(), std::process::id()];
-        let before = cpu_times(pids)?;
-        let outcome = closed_loop(&target, op, concurrency, requests).await;
-        let after = cpu_times(pids)?;
-        let peak = procs::peak_rss_kib(gateway.pid()).map_err(anyhow::Error::msg)?;
-        let outcome = outcome.after_warmup(warm);
-        let queries = (outcome.ok + outcome.failed) as f64;
-        let [gateway_cpu, demo_cpu, client_cpu] =
-            [0, 1, 2].map(|i| after[i].ms_since(before[i], ticks_per_second) / queries);
-        let reference = if concurrency == 64 {
-            "peak RSS ≤ 64 MB"
-        } else {
-            subject.throughput_reference
+        let run = Throughput {
+            subject,
+            concurrency,
+            fresh: false,
         };
-        report.load_row(
-            &op.name,
-            format!("throughput, c = {concurrency}, L = 0 ms, {requests} queries"),
-            &outcome,
-            format!(
-                "{:.0} queries/s; {}; **gateway CPU {gateway_cpu:.2} ms/query**; gateway peak RSS {} \
-                 (CPU of the demo {demo_cpu:.2}, of the load generator {client_cpu:.2} ms/query)",
-                outcome.rate(),
-                percentiles(&outcome),
-                mib(peak)
-            ),
-            reference,
-        );
+        run.measure(
+            &mut report,
+            &target,
+            [gateway.pid(), demo.pid()],
+            settings,
+            ticks_per_second,
+        )
+        .await?;
+    }
+
+    // 5. HomeScreen at 64 again, on a gateway that has served nothing else: its
+    //    peak RSS without the idle connections and freed memory that the runs
+    //    above left in the first gateway.
+    if settings.home {
+        drop(gateway);
+        let fresh_addr = procs::free_loopback_addr()?;
+        let demo_url = format!("http://{demo_addr}");
+        gateway = Child::spawn(
+            "gateway",
+            fresh_addr,
+            &["serve", "--listen", &fresh_addr.to_string(), "--upstreams", &demo_url],
+        )?;
+        gateway
+            .wait_ready(target.client(), "/health")
+            .await
+            .map_err(anyhow::Error::msg)?;
+        let fresh_target = Target::new(target.client().clone(), format!("http://{fresh_addr}/graphql"));
+        let run = Throughput {
+            subject: &home,
+            concurrency: 64,
+            fresh: true,
+        };
+        run.measure(
+            &mut report,
+            &fresh_target,
+            [gateway.pid(), demo.pid()],
+            settings,
+            ticks_per_second,
+        )
+        .await?;
     }
     report.notes.push(
         "CPU is each process's `utime + stime` (`/proc/<pid>/stat`) over the measured queries (warm-up excluded), \
@@ -411,7 +428,7 @@ async fn run(settings: &Settings) -> anyhow::Result<Report> {
             .to_owned()
     } else {
         "The peak RSS was reset (`5` into `/proc/<pid>/clear_refs`) before each throughput run's warm-up, so each \
-         figure is that run's peak."
+         figure is that run's peak (the fresh gateway's: its peak since it started)."
             .to_owned()
     });
     if settings.quick {
@@ -423,6 +440,64 @@ async fn run(settings: &Settings) -> anyhow::Result<Report> {
     drop(gateway);
     drop(demo);
     Ok(report)
+}
+
+/// One throughput run at L = 0: queries/s, latency, CPU per query of the three
+/// processes and the gateway's peak RSS.
+struct Throughput<'a> {
+    /// What to send.
+    subject: &'a Subject,
+    /// Concurrent clients.
+    concurrency: usize,
+    /// Whether the gateway was started for this run alone.
+    fresh: bool,
+}
+
+impl Throughput<'_> {
+    /// Runs the warm-up and the measured queries against `target`, whose gateway and
+    /// demo are `pids`, and adds the row to `report`.
+    async fn measure(
+        &self,
+        report: &mut Report,
+        target: &Target,
+        [gateway, demo]: [u32; 2],
+        settings: &Settings,
+        ticks_per_second: u64,
+    ) -> anyhow::Result<()> {
+        let (op, concurrency) = (&self.subject.operation, self.concurrency);
+        let requests = settings.throughput_requests;
+        let fresh = if self.fresh { ", fresh gateway" } else { "" };
+        eprintln!("{}: c = {concurrency}, L = 0 ms{fresh}, {requests} queries", op.name);
+        let warm = closed_loop(target, op, concurrency, settings.throughput_warmup).await;
+        let pids = [gateway, demo, std::process::id()];
+        let before = cpu_times(pids)?;
+        let outcome = closed_loop(target, op, concurrency, requests).await;
+        let after = cpu_times(pids)?;
+        let peak = procs::peak_rss_kib(gateway).map_err(anyhow::Error::msg)?;
+        let outcome = outcome.after_warmup(warm);
+        let queries = (outcome.ok + outcome.failed) as f64;
+        let [gateway_cpu, demo_cpu, client_cpu] =
+            [0, 1, 2].map(|i| after[i].ms_since(before[i], ticks_per_second) / queries);
+        let reference = if concurrency == 64 {
+            "peak RSS ≤ 64 MB"
+        } else {
+            self.subject.throughput_reference
+        };
+        report.load_row(
+            &op.name,
+            format!("throughput, c = {concurrency}, L = 0 ms{fresh}, {requests} queries"),
+            &outcome,
+            format!(
+                "{:.0} queries/s; {}; **gateway CPU {gateway_cpu:.2} ms/query**; gateway peak RSS {} \
+                 (CPU of the demo {demo_cpu:.2}, of the load generator {client_cpu:.2} ms/query)",
+                outcome.rate(),
+                percentiles(&outcome),
+                mib(peak)
+            ),
+            reference,
+        );
+        Ok(())
+    }
 }
 
 /// CPU time charged so far to each of `pids`.
