@@ -5,7 +5,7 @@
 //! (`ratings_for(&[RestaurantId])`) and gets typed answers or an [`UpstreamError`].
 //!
 //! Invariants:
-//! - one shared, pooled `reqwest::Client` for every service;
+//! - one pooled `reqwest::Client` per service, built with its connect timeout;
 //! - a batch is never sent larger than the contract's maximum: larger requests are
 //!   split into chunks that go out concurrently;
 //! - private calls carry `X-User-Id` for exactly the user the caller names, and the
