@@ -79,11 +79,6 @@ impl Target {
         }
     }
 
-    /// The client every query goes through.
-    pub fn client(&self) -> &reqwest::Client {
-        &self.client
-    }
-
     /// Sends `operation` once and reads the whole answer; the error is a message
     /// for the report. The latency ends here, when the last byte has arrived:
     /// checking the answer ([`Answer::check`]) is the load generator's own work.

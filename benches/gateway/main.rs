@@ -48,7 +48,7 @@ mod load;
 mod procs;
 mod report;
 
-use std::{process::ExitCode, time::Instant};
+use std::{net::SocketAddr, process::ExitCode, time::Instant};
 
 use anyhow::{Context as _, bail};
 use serde_json::{Value, json};
@@ -219,24 +219,15 @@ async fn run(settings: &Settings) -> anyhow::Result<Report> {
         .await
         .map_err(anyhow::Error::msg)?;
     let demo_url = format!("http://{demo_addr}");
-    let gateway_addr = procs::free_loopback_addr()?;
-    let mut gateway = Child::spawn(
-        "gateway",
-        gateway_addr,
-        &["serve", "--listen", &gateway_addr.to_string(), "--upstreams", &demo_url],
-    )?;
-    gateway
-        .wait_ready(&client, "/health")
-        .await
-        .map_err(anyhow::Error::msg)?;
+    let (mut gateway, gateway_addr) = start_gateway(&client, &demo_url).await?;
     eprintln!(
         "demo upstreams on {demo_addr}, gateway on {gateway_addr} (pid {})",
         gateway.pid()
     );
 
     let token = procs::run_once(&["token", "--user", USER]).map_err(anyhow::Error::msg)?;
-    let admin = DemoAdmin::new(client.clone(), demo_url);
-    let target = Target::new(client, format!("http://{gateway_addr}/graphql"));
+    let admin = DemoAdmin::new(client.clone(), demo_url.clone());
+    let target = Target::new(client.clone(), format!("http://{gateway_addr}/graphql"));
     let home_variables: Value = serde_json::from_str(HOME_VARIABLES).context("home.variables.json")?;
     let home_with_first = |first: u64| {
         let mut variables = home_variables.clone();
@@ -391,18 +382,9 @@ async fn run(settings: &Settings) -> anyhow::Result<Report> {
     //    above left in the first gateway.
     if settings.home {
         drop(gateway);
-        let fresh_addr = procs::free_loopback_addr()?;
-        let demo_url = format!("http://{demo_addr}");
-        gateway = Child::spawn(
-            "gateway",
-            fresh_addr,
-            &["serve", "--listen", &fresh_addr.to_string(), "--upstreams", &demo_url],
-        )?;
-        gateway
-            .wait_ready(target.client(), "/health")
-            .await
-            .map_err(anyhow::Error::msg)?;
-        let fresh_target = Target::new(target.client().clone(), format!("http://{fresh_addr}/graphql"));
+        let (fresh, fresh_addr) = start_gateway(&client, &demo_url).await?;
+        gateway = fresh;
+        let fresh_target = Target::new(client.clone(), format!("http://{fresh_addr}/graphql"));
         let run = Throughput {
             subject: &home,
             concurrency: 64,
@@ -440,6 +422,22 @@ async fn run(settings: &Settings) -> anyhow::Result<Report> {
     drop(gateway);
     drop(demo);
     Ok(report)
+}
+
+/// Starts a gateway on a free loopback port, its upstreams the demo at `demo_url`,
+/// and waits until it answers `/health`; returns it and its address.
+async fn start_gateway(client: &reqwest::Client, demo_url: &str) -> anyhow::Result<(Child, SocketAddr)> {
+    let addr = procs::free_loopback_addr()?;
+    let mut gateway = Child::spawn(
+        "gateway",
+        addr,
+        &["serve", "--listen", &addr.to_string(), "--upstreams", demo_url],
+    )?;
+    gateway
+        .wait_ready(client, "/health")
+        .await
+        .map_err(anyhow::Error::msg)?;
+    Ok((gateway, addr))
 }
 
 /// One throughput run at L = 0: queries/s, latency, CPU per query of the three
