@@ -5,7 +5,8 @@
 //! took about 6 % of the CPU of a `HomeScreen` (a 1.3 KB document) in a profile.
 //! A document parsed once is kept here and shared; each request executes a copy
 //! of it (the executor edits the document it is given: it removes `@skip`ped
-//! selections), which costs a few microseconds instead of a parse. Only documents that parse are kept.
+//! selections), which costs a few microseconds instead of a parse. Only
+//! documents that parse are kept.
 //!
 //! The cache is bounded by the length of the texts it holds, and its admission
 //! policy (moka's TinyLFU) keeps a flood of one-off documents from pushing out the

@@ -1158,8 +1158,9 @@ async fn jwks_keys_are_refreshed_on_a_timer() {
     still_serving_rs256(&app, probe).await;
 }
 
-/// A stand-in for the loyalty service that redirects every call to `target`, and
-/// the target, which counts the calls it receives and the `X-User-Id`s they carry.
+/// A stand-in for the loyalty service that redirects every call to a second
+/// server, and the list of calls that second server received (with the
+/// `X-User-Id` each carried).
 async fn redirecting_loyalty() -> (url::Url, Arc<std::sync::Mutex<Vec<Option<String>>>>) {
     use axum::{
         Router,
