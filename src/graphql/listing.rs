@@ -2,8 +2,8 @@
 //! Relay connection, by distance or ranked for the signed-in user.
 //!
 //! The connection is returned at once and its fields share one lazily computed
-//! page, so a failure of the geo or ranking service nulls `edges` (with an error)
-//! instead of the whole response.
+//! page, so a failure of the geo or ranking service nulls the connection's
+//! fields (each with its error) instead of the whole response.
 
 use std::sync::Arc;
 
@@ -184,7 +184,7 @@ impl RestaurantEdge {
 #[Object]
 impl RestaurantConnection {
     /// The delivery area around `near`; null outside every area (the list is then
-    /// empty).
+    /// empty), or with an error when the geo service failed.
     async fn area(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Area>> {
         let page = self.page(ctx).await?;
         Ok(page.area.as_ref().map(|a| Area {
@@ -195,42 +195,44 @@ impl RestaurantConnection {
     }
 
     /// The restaurants of this page. Null, with an error, when the services that
-    /// make the list failed.
-    async fn edges(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<RestaurantEdge>> {
+    /// make the list failed (geo, restaurants, and for `RECOMMENDED` the user's
+    /// orders and the recommendations service).
+    async fn edges(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Vec<RestaurantEdge>>> {
         let page = self.page(ctx).await?;
         let look = ctx.look_ahead();
         let node = look.field("node");
         let restaurants = Restaurant::load_all(RequestScope::of(ctx), &page.ids, &[node], &self.vantage(&page)).await?;
         let kind = self.request.sort.cursor_kind();
         let position = |id| page.ids.iter().position(|x| *x == id).unwrap_or_default() + self.request.offset;
-        Ok(restaurants
-            .into_iter()
-            .map(|node| RestaurantEdge {
-                cursor: encode_cursor(kind, position(node.restaurant_id()) as u64),
-                node,
-            })
-            .collect())
+        Ok(Some(
+            restaurants
+                .into_iter()
+                .map(|node| RestaurantEdge {
+                    cursor: encode_cursor(kind, position(node.restaurant_id()) as u64),
+                    node,
+                })
+                .collect(),
+        ))
     }
 
-    /// Where this page stands. When the list could not be made (see the error on
-    /// `edges`) it reports no further pages.
-    async fn page_info(&self, ctx: &Context<'_>) -> PageInfo {
-        let Ok(page) = self.page(ctx).await else {
-            return PageInfo::default();
-        };
+    /// Where this page stands. Null, with an error, when the list could not be
+    /// made.
+    async fn page_info(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<PageInfo>> {
+        let page = self.page(ctx).await?;
         let kind = self.request.sort.cursor_kind();
         let start = self.request.offset;
         let end = start + page.ids.len();
-        PageInfo {
+        Ok(Some(PageInfo {
             has_next_page: end < page.total,
             has_previous_page: start > 0,
             start_cursor: (!page.ids.is_empty()).then(|| encode_cursor(kind, start as u64)),
             end_cursor: (!page.ids.is_empty()).then(|| encode_cursor(kind, end as u64 - 1)),
-        }
+        }))
     }
 
-    /// How many restaurants deliver to `near`.
-    async fn total_count(&self, ctx: &Context<'_>) -> async_graphql::Result<i32> {
-        Ok(self.page(ctx).await?.total as i32)
+    /// How many restaurants deliver to `near`. Null, with an error, when the list
+    /// could not be made.
+    async fn total_count(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<i32>> {
+        Ok(Some(self.page(ctx).await?.total as i32))
     }
 }

@@ -10,21 +10,22 @@ mod listing;
 pub mod loaders;
 mod menu;
 mod order;
-mod ordering;
 mod plan;
 mod query;
 mod response_json;
 mod restaurant;
 pub mod scope;
+pub mod shape;
 mod user;
 
+use async_graphql::parser::types::ExecutableDocument;
 use async_graphql::{EmptyMutation, EmptySubscription, Schema};
 
-pub use ordering::in_selection_order;
-pub use plan::{RawJson, selected_operation};
+pub use plan::selected_operation;
 pub use query::Query;
 pub use response_json::response_json;
 pub use scope::{Limits, RequestScope};
+pub use shape::OnError;
 
 /// The gateway's schema.
 pub type GatewaySchema = Schema<Query, EmptyMutation, EmptySubscription>;
@@ -49,6 +50,55 @@ pub fn build_schema(options: SchemaOptions) -> GatewaySchema {
         builder = builder.disable_suggestions();
     }
     builder.finish()
+}
+
+/// The GraphQL layer as the server calls it: the schema, and what shapes its
+/// answers as the spec says. The server calls [`Executor::execute`] once per
+/// operation; everything between the parsed document and the answer (variable
+/// defaults, where a plan may answer with pre-serialised JSON, the shaping
+/// pass) happens behind it.
+pub struct Executor {
+    schema: GatewaySchema,
+    shapes: shape::Shapes,
+}
+
+impl Executor {
+    /// The schema built with `options`, and its shapes.
+    pub fn new(options: SchemaOptions) -> Executor {
+        let schema = build_schema(options);
+        let shapes = shape::Shapes::from_sdl(&schema.sdl());
+        Executor { schema, shapes }
+    }
+
+    /// The schema's SDL.
+    pub fn sdl(&self) -> String {
+        self.schema.sdl()
+    }
+
+    /// Executes `request`, whose query the server has parsed into `document` and
+    /// checked, with `scope` (the request's upstreams, viewer and loaders), and
+    /// shapes the answer as the spec's execution-error rules and `on_error` say.
+    pub async fn execute(
+        &self,
+        mut request: async_graphql::Request,
+        document: &ExecutableDocument,
+        scope: RequestScope,
+        on_error: OnError,
+    ) -> async_graphql::Response {
+        let operation_name = request.operation_name.take();
+        if let Some(operation) = selected_operation(document, operation_name.as_deref()) {
+            shape::with_defaults(&mut request.variables, &operation.node);
+        }
+        let variables = request.variables.clone();
+        request.operation_name.clone_from(&operation_name);
+        // The request executes (and edits) a copy; `document` stays to shape the answer.
+        request.set_parsed_query(document.clone());
+        let raw_json = plan::RawJson::for_document(document);
+        let mut response = self.schema.execute(request.data(scope).data(raw_json)).await;
+        self.shapes
+            .shape(&mut response, document, operation_name.as_deref(), &variables, on_error);
+        response
+    }
 }
 
 /// The SDL, exactly as `schema/schema.graphql` holds it.

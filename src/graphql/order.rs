@@ -80,13 +80,14 @@ impl OrderHistory {
         Ok(self.viewer.recent_orders().await?.total)
     }
 
-    /// Orders, newest first.
+    /// Orders, newest first. Null, with an error, when the orders service failed
+    /// for a page beyond the first ones.
     async fn orders(
         &self,
         ctx: &Context<'_>,
         #[graphql(default = 10, desc = "How many orders, 1 to the configured maximum (default 100).")] first: i32,
         #[graphql(desc = "A cursor from a previous page: the page starts after that order.")] after: Option<String>,
-    ) -> async_graphql::Result<OrderConnection> {
+    ) -> async_graphql::Result<Option<OrderConnection>> {
         let first = page_size(first, RequestScope::of(ctx).limits.max_page_size)?;
         let after = after.map(|c| decode_cursor(CURSOR_KIND, &c).map(OrderId)).transpose()?;
         let recent = self.viewer.recent_orders().await?;
@@ -104,7 +105,7 @@ impl OrderHistory {
             }
             _ => self.fetch(after, first).await?,
         };
-        Ok(OrderConnection {
+        Ok(Some(OrderConnection {
             page_info: PageInfo {
                 has_next_page: has_next,
                 has_previous_page: after.is_some(),
@@ -118,7 +119,7 @@ impl OrderHistory {
                     node: Order(o),
                 })
                 .collect(),
-        })
+        }))
     }
 }
 

@@ -178,7 +178,8 @@ pub fn spliced_json(value: &Value) -> Option<&str> {
 }
 
 /// The operation of `document` that a request names, if it names one that exists
-/// (or the document holds only one); async-graphql reports the other cases.
+/// (or the document holds only one, as async-graphql then runs it); async-graphql
+/// reports the other cases.
 pub fn selected_operation<'a>(
     document: &'a ExecutableDocument,
     name: Option<&str>,
@@ -186,6 +187,7 @@ pub fn selected_operation<'a>(
     match (&document.operations, name) {
         (DocumentOperations::Single(operation), _) => Some(operation),
         (DocumentOperations::Multiple(operations), Some(name)) => operations.get(name),
+        (DocumentOperations::Multiple(operations), None) if operations.len() == 1 => operations.values().next(),
         (DocumentOperations::Multiple(_), None) => None,
     }
 }

@@ -103,48 +103,59 @@ impl User {
         self.profile.member_since
     }
 
-    /// Saved delivery addresses.
-    async fn addresses(&self) -> async_graphql::Result<Vec<Address>> {
+    /// Saved delivery addresses. Null, with an error, when the users service
+    /// failed.
+    async fn addresses(&self) -> async_graphql::Result<Option<Vec<Address>>> {
         let addresses = self.viewer.addresses().await?;
-        Ok(addresses
-            .iter()
-            .map(|a| Address {
-                id: ID(a.id.to_string()),
-                label: a.label.clone(),
-                street: a.street.clone(),
-                city: a.city.clone(),
-                postcode: a.postcode.clone(),
-                location: a.location.into(),
-            })
-            .collect())
+        Ok(Some(
+            addresses
+                .iter()
+                .map(|a| Address {
+                    id: ID(a.id.to_string()),
+                    label: a.label.clone(),
+                    street: a.street.clone(),
+                    city: a.city.clone(),
+                    postcode: a.postcode.clone(),
+                    location: a.location.into(),
+                })
+                .collect(),
+        ))
     }
 
-    /// Favourite restaurants (those that still exist).
-    async fn favorites(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Restaurant>> {
+    /// Favourite restaurants (those that still exist). Null, with an error, when
+    /// the users or the restaurants service failed.
+    async fn favorites(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Vec<Restaurant>>> {
         let ids = self.viewer.favorites().await?;
         let selection = [ctx.look_ahead()];
-        Restaurant::load_all(RequestScope::of(ctx), &ids, &selection, &Vantage::default()).await
+        Restaurant::load_all(RequestScope::of(ctx), &ids, &selection, &Vantage::default())
+            .await
+            .map(Some)
     }
 
-    /// Past orders, newest first.
-    async fn order_history(&self) -> OrderHistory {
-        OrderHistory::new(self.viewer.clone())
+    /// Past orders, newest first. Null, with an error, when the orders service
+    /// failed.
+    async fn order_history(&self) -> Option<OrderHistory> {
+        Some(OrderHistory::new(self.viewer.clone()))
     }
 
-    /// Vouchers in the wallet.
-    async fn vouchers(&self) -> async_graphql::Result<Vec<Voucher>> {
+    /// Vouchers in the wallet. Null, with an error, when the wallet service
+    /// failed.
+    async fn vouchers(&self) -> async_graphql::Result<Option<Vec<Voucher>>> {
         let vouchers = self.viewer.vouchers().await?;
-        Ok(vouchers
-            .iter()
-            .map(|v| Voucher {
-                code: v.code.clone(),
-                value: Money::from(&v.value),
-                expires_at: v.expires_at,
-            })
-            .collect())
+        Ok(Some(
+            vouchers
+                .iter()
+                .map(|v| Voucher {
+                    code: v.code.clone(),
+                    value: Money::from(&v.value),
+                    expires_at: v.expires_at,
+                })
+                .collect(),
+        ))
     }
 
-    /// Standing in the loyalty programme; null when not a member.
+    /// Standing in the loyalty programme; null when not a member, or with an
+    /// error when the loyalty service failed.
     async fn loyalty(&self) -> async_graphql::Result<Option<Loyalty>> {
         Ok(self.viewer.loyalty().await?.map(|l| Loyalty {
             points: l.points,

@@ -20,6 +20,10 @@
 //!   (`Content-Encoding`) is `415`; a batch (a JSON array) is refused, or run when
 //!   `limits.max_batch` allows; a response carries at most `limits.max_errors`
 //!   errors; introspection follows [`super::IntrospectionPolicy`].
+//! - The client chooses the error behaviour with `onError` (`PROPAGATE`, the
+//!   default; `NULL`; `HALT`: graphql-spec PR 1163): a POST body's top-level key,
+//!   a GET's URL parameter, or `extensions.onError` (the top level wins); any
+//!   other value is a request error.
 
 use axum::{
     body::Bytes,
@@ -39,7 +43,7 @@ use super::{
 };
 use crate::{
     auth::Identity,
-    graphql::{RawJson, RequestScope, in_selection_order, response_json, selected_operation},
+    graphql::{OnError, RequestScope, response_json, selected_operation},
     upstream::{RequestContext, Waterfall, cache::StaleLog},
 };
 
@@ -177,15 +181,68 @@ pub async fn post(State(state): State<AppState>, headers: HeaderMap, body: Resul
         return not_acceptable();
     };
     match read_post(&state, &headers, body) {
-        Ok(Body::Single(request)) => single(&state, &headers, media, request, false).await,
+        Ok(Body::Single(incoming)) => single(&state, &headers, media, incoming, false).await,
         Ok(Body::Batch(requests)) => batch(&state, &headers, media, requests).await,
         Err(error) => error.into_response(media),
     }
 }
 
 enum Body {
-    Single(Box<async_graphql::Request>),
-    Batch(Vec<async_graphql::Request>),
+    Single(Box<Incoming>),
+    Batch(Vec<Incoming>),
+}
+
+/// A GraphQL request as the client sent it, with the `onError` it named at the
+/// top level of a POST body or in the URL of a GET.
+struct Incoming {
+    request: async_graphql::Request,
+    on_error: Option<serde_json::Value>,
+}
+
+impl From<async_graphql::Request> for Incoming {
+    fn from(request: async_graphql::Request) -> Self {
+        Incoming {
+            request,
+            on_error: None,
+        }
+    }
+}
+
+/// The top-level `onError` of a POST body, or of each request of a batch: read
+/// only from bodies that hold the word (async-graphql's `Request` drops keys it
+/// does not know).
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum OnErrorKeys {
+    Single(OnErrorKey),
+    Batch(Vec<OnErrorKey>),
+}
+
+#[derive(Deserialize)]
+struct OnErrorKey {
+    #[serde(rename = "onError")]
+    on_error: Option<serde_json::Value>,
+}
+
+/// The error behaviour a request asks for: its top-level `onError` (a POST
+/// body's key or a GET's parameter), else `extensions.onError`; `PROPAGATE` when
+/// it names none.
+fn on_error_of(
+    top: Option<&serde_json::Value>,
+    extensions: &async_graphql::Extensions,
+) -> Result<OnError, RequestError> {
+    let named = match (top, extensions.get("onError")) {
+        (Some(serde_json::Value::String(name)), _) => Some(name.as_str()),
+        (None, Some(async_graphql::Value::String(name))) => Some(name.as_str()),
+        (None, None) => return Ok(OnError::Propagate),
+        _ => None,
+    };
+    named.and_then(OnError::parse).ok_or_else(|| {
+        RequestError::document(
+            "BAD_REQUEST",
+            "`onError` must be one of \"PROPAGATE\", \"NULL\" or \"HALT\"",
+        )
+    })
 }
 
 /// Checks the content type and encoding, and reads the body.
@@ -227,8 +284,18 @@ fn read_post(state: &AppState, headers: &HeaderMap, body: Result<Bytes, BytesRej
             "the body must be a JSON object with a `query` string and optional `variables`, `operationName` and `extensions`",
         )
     };
+    let on_errors = match body.windows(9).any(|w| w == b"\"onError\"") {
+        true => serde_json::from_slice::<OnErrorKeys>(&body).ok(),
+        false => None,
+    };
     match serde_json::from_slice::<async_graphql::BatchRequest>(&body).map_err(|_| malformed())? {
-        async_graphql::BatchRequest::Single(request) => Ok(Body::Single(Box::new(request))),
+        async_graphql::BatchRequest::Single(request) => Ok(Body::Single(Box::new(Incoming {
+            request,
+            on_error: match on_errors {
+                Some(OnErrorKeys::Single(key)) => key.on_error,
+                _ => None,
+            },
+        }))),
         async_graphql::BatchRequest::Batch(requests) => {
             let max = state.inner.max_batch;
             if max == 0 {
@@ -244,7 +311,20 @@ fn read_post(state: &AppState, headers: &HeaderMap, body: Result<Bytes, BytesRej
                     format!("a batch holds 1 to {max} operations"),
                 ))
             } else {
-                Ok(Body::Batch(requests))
+                let mut keys = match on_errors {
+                    Some(OnErrorKeys::Batch(keys)) if keys.len() == requests.len() => keys,
+                    _ => Vec::new(),
+                }
+                .into_iter();
+                Ok(Body::Batch(
+                    requests
+                        .into_iter()
+                        .map(|request| Incoming {
+                            request,
+                            on_error: keys.next().and_then(|key| key.on_error),
+                        })
+                        .collect(),
+                ))
             }
         }
     }
@@ -258,6 +338,7 @@ struct GetParams {
     variables: Option<String>,
     operation_name: Option<String>,
     extensions: Option<String>,
+    on_error: Option<String>,
 }
 
 /// `GET /graphql`: the playground for a browser, else a query from the URL.
@@ -281,16 +362,12 @@ pub async fn get(State(state): State<AppState>, headers: HeaderMap, RawQuery(raw
         return not_acceptable();
     };
     match get_request(&state, &headers, params) {
-        Ok(request) => single(&state, &headers, media, Box::new(request), true).await,
+        Ok(incoming) => single(&state, &headers, media, Box::new(incoming), true).await,
         Err(error) => error.into_response(media),
     }
 }
 
-fn get_request(
-    state: &AppState,
-    headers: &HeaderMap,
-    params: GetParams,
-) -> Result<async_graphql::Request, RequestError> {
+fn get_request(state: &AppState, headers: &HeaderMap, params: GetParams) -> Result<Incoming, RequestError> {
     if !state.inner.csrf.allows(headers) {
         return Err(RequestError::http(
             StatusCode::BAD_REQUEST,
@@ -329,7 +406,10 @@ fn get_request(
     if let Some(name) = params.operation_name {
         request = request.operation_name(name);
     }
-    Ok(request)
+    Ok(Incoming {
+        request,
+        on_error: params.on_error.map(serde_json::Value::String),
+    })
 }
 
 type Document = async_graphql::parser::types::ExecutableDocument;
@@ -379,12 +459,12 @@ async fn single(
     state: &AppState,
     headers: &HeaderMap,
     media: Media,
-    request: Box<async_graphql::Request>,
+    incoming: Box<Incoming>,
     over_get: bool,
 ) -> Response {
     let observe = &state.inner.observe;
     let started = std::time::Instant::now();
-    let operation = observe::Operation::of(&request);
+    let operation = observe::Operation::of(&incoming.request);
     let label = observe.metrics.operation_label(operation.name.as_deref());
     let _in_flight = observe.metrics.in_flight();
     let span = tracing::info_span!(
@@ -398,7 +478,7 @@ async fn single(
         waterfall: waterfall.clone(),
         span: span.clone(),
     };
-    let (response, outcome, codes) = answer(state, headers, media, *request, over_get, observed)
+    let (response, outcome, codes) = answer(state, headers, media, *incoming, over_get, observed)
         .instrument(span.clone())
         .await;
     let _entered = span.enter();
@@ -427,7 +507,7 @@ async fn answer(
     state: &AppState,
     headers: &HeaderMap,
     media: Media,
-    request: async_graphql::Request,
+    incoming: Incoming,
     over_get: bool,
     observed: Observed,
 ) -> (Response, &'static str, Vec<&'static str>) {
@@ -439,7 +519,7 @@ async fn answer(
         }
     };
     let waterfall = observed.waterfall.clone();
-    match execute(state, headers, identity.as_ref(), request, over_get, Some(observed)).await {
+    match execute(state, headers, identity.as_ref(), incoming, over_get, Some(observed)).await {
         Ok((mut response, served_stale)) => {
             let codes: Vec<&'static str> = response.errors.iter().map(observe::error_code).collect();
             let outcome = match (codes.is_empty(), response.data == async_graphql::Value::Null) {
@@ -467,7 +547,7 @@ async fn answer(
 
 /// A batch (only when `limits.max_batch` allows it): each operation checked and
 /// run on its own, together; the answer is an array, `200`.
-async fn batch(state: &AppState, headers: &HeaderMap, media: Media, requests: Vec<async_graphql::Request>) -> Response {
+async fn batch(state: &AppState, headers: &HeaderMap, media: Media, requests: Vec<Incoming>) -> Response {
     let identity = match identify(state, headers).await {
         Ok(identity) => identity,
         Err(error) => return error.into_response(media),
@@ -509,11 +589,13 @@ async fn execute(
     state: &AppState,
     headers: &HeaderMap,
     identity: Option<&Identity>,
-    request: async_graphql::Request,
+    incoming: Incoming,
     over_get: bool,
     observed: Option<Observed>,
 ) -> Result<(async_graphql::Response, bool), RequestError> {
     let inner = &state.inner;
+    let Incoming { request, on_error } = incoming;
+    let on_error = on_error_of(on_error.as_ref(), &request.extensions)?;
     // A persisted query's hash becomes its document before anything else looks.
     let mut request = inner
         .persisted
@@ -556,11 +638,6 @@ async fn execute(
     );
     let (deadline, budget) = admission::deadline(headers, inner.request_timeout)
         .map_err(|message| RequestError::http(StatusCode::BAD_REQUEST, "BAD_REQUEST", message))?;
-    let raw_json = RawJson::for_document(&document);
-    // The request executes (and edits) a copy; `document` stays to put the
-    // answer's keys back in the order they were asked for.
-    let operation_name = request.operation_name.clone();
-    request.set_parsed_query(Document::clone(&document));
     let viewer = identity.map(|i| i.user);
     let stale = std::sync::Arc::new(StaleLog::default());
     let (waterfall, span) = match observed {
@@ -581,11 +658,10 @@ async fn execute(
     // only guards against a resolver stuck on something else.
     tokio::time::timeout(
         budget + EXECUTION_GRACE,
-        inner.schema.execute(request.data(scope).data(raw_json)),
+        inner.graphql.execute(request, &document, scope, on_error),
     )
     .await
     .map(|mut response| {
-        in_selection_order(&mut response.data, &document, operation_name.as_deref());
         let served_stale = flag_stale(&mut response, &stale);
         (response, served_stale)
     })

@@ -39,7 +39,7 @@ use self::{browser::CsrfPolicy, limits::DocumentLimits};
 use crate::{
     auth::{Authenticator, Identity},
     config::{Config, Mode},
-    graphql::{self, GatewaySchema, Limits, SchemaOptions},
+    graphql::{Executor, Limits, SchemaOptions},
     upstream::{Upstreams, UserId},
 };
 
@@ -50,7 +50,7 @@ pub struct AppState {
 }
 
 struct Inner {
-    schema: GatewaySchema,
+    graphql: Executor,
     sdl: String,
     upstreams: Upstreams,
     auth: Authenticator,
@@ -84,7 +84,7 @@ impl AppState {
     /// `demo_user` puts a token for that user into GraphiQL (embedded demo only).
     pub fn new(config: &Config, upstreams: Upstreams, demo_user: Option<UserId>) -> Self {
         let production = config.server.mode == Mode::Production;
-        let schema = graphql::build_schema(SchemaOptions {
+        let graphql = Executor::new(SchemaOptions {
             introspection: config.graphql.introspection,
             suggestions: !production,
         });
@@ -92,8 +92,8 @@ impl AppState {
         let upstreams_metrics = upstreams.metrics().clone();
         Self {
             inner: Arc::new(Inner {
-                sdl: schema.sdl(),
-                schema,
+                sdl: graphql.sdl(),
+                graphql,
                 documents: documents::Documents::default(),
                 persisted: persisted::PersistedQueries::new(&config.persisted_queries, upstreams.redis().cloned()),
                 upstreams,

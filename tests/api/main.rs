@@ -15,4 +15,5 @@ mod operations;
 mod resilience;
 mod schema;
 mod security;
+mod shapes;
 mod values;
