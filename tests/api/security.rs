@@ -20,7 +20,7 @@ use tokio::{
     task::JoinHandle,
 };
 
-use crate::helpers::{HOME, TestApp, assert_no_errors, berlin, errors, spawn_app, spawn_app_with};
+use crate::helpers::{HOME, TestApp, assert_no_errors, berlin, errors, header_text, spawn_app, spawn_app_with};
 
 const GRAPHQL_RESPONSE: &str = "application/graphql-response+json";
 const PRODUCTION_SECRET: &str = "a-production-secret-that-is-long-enough-0123";
@@ -79,36 +79,17 @@ async fn still_serving(app: &TestApp, probe: HealthProbe) {
 
 /// Sends `body` to `POST /graphql` with `content_type`; answers status and JSON.
 async fn post_raw(app: &TestApp, content_type: Option<&str>, body: impl Into<reqwest::Body>) -> (u16, Value) {
-    let mut request = app
-        .client
-        .post(app.url("/graphql"))
-        .header("accept", GRAPHQL_RESPONSE)
-        .body(body);
+    let mut request = app.post("/graphql").header("accept", GRAPHQL_RESPONSE).body(body);
     if let Some(content_type) = content_type {
         request = request.header("content-type", content_type);
     }
-    let response = request.send().await.unwrap();
-    let status = response.status().as_u16();
-    let text = response.text().await.unwrap();
-    (
-        status,
-        serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text}")),
-    )
+    app.send_json(request).await.status_and_body()
 }
 
 /// POSTs a GraphQL request as JSON, accepting the GraphQL response media type.
 async fn post(app: &TestApp, request: Value, token: Option<&str>) -> (u16, Value) {
-    let mut builder = app
-        .client
-        .post(app.url("/graphql"))
-        .header("accept", GRAPHQL_RESPONSE)
-        .json(&request);
-    if let Some(token) = token {
-        builder = builder.bearer_auth(token);
-    }
-    let response = builder.send().await.unwrap();
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap())
+    let request = app.graphql_post(&request, token).header("accept", GRAPHQL_RESPONSE);
+    app.send_json(request).await.status_and_body()
 }
 
 fn code(body: &Value) -> &str {
@@ -240,17 +221,12 @@ async fn a_gzip_body_is_refused_without_being_inflated() {
     // The gzip magic and a deflate stream of zeros: a bomb, if anything inflated it.
     let mut body = vec![0x1f, 0x8b, 0x08, 0x00, 0, 0, 0, 0, 0x00, 0xff];
     body.extend(std::iter::repeat_n(0u8, 1024));
-    let response = app
-        .client
-        .post(app.url("/graphql"))
+    let request = app
+        .post("/graphql")
         .header("content-type", "application/json")
         .header("content-encoding", "gzip")
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    let status = response.status().as_u16();
-    let answer = (status, response.json::<Value>().await.unwrap());
+        .body(body);
+    let answer = app.send_json(request).await.status_and_body();
     assert_refused(&app, answer, 415, "UNSUPPORTED_MEDIA_TYPE").await;
     still_serving(&app, probe).await;
 }
@@ -324,35 +300,25 @@ async fn a_client_that_sends_its_headers_one_byte_at_a_time_is_closed() {
 #[tokio::test]
 async fn a_mutation_over_get_is_405() {
     let (app, probe) = start(spawn_app().await).await;
-    let response = app
-        .client
-        .get(app.url("/graphql"))
+    let request = app
+        .get("/graphql")
         .query(&[("query", "mutation { anything }")])
         .header("accept", GRAPHQL_RESPONSE)
-        .header("x-requested-with", "test")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.headers()["allow"], "POST");
-    let status = response.status().as_u16();
-    let answer = (status, response.json::<Value>().await.unwrap());
-    assert_refused(&app, answer, 405, "METHOD_NOT_ALLOWED").await;
+        .header("x-requested-with", "test");
+    let response = app.send_json(request).await;
+    assert_eq!(response.header("allow"), "POST");
+    assert_refused(&app, response.status_and_body(), 405, "METHOD_NOT_ALLOWED").await;
     still_serving(&app, probe).await;
 }
 
 #[tokio::test]
 async fn a_get_from_a_simple_form_is_refused_as_csrf() {
     let (app, probe) = start(spawn_app().await).await;
-    let response = app
-        .client
-        .get(app.url("/graphql"))
+    let request = app
+        .get("/graphql")
         .query(&[("query", "{ restaurant(id: \"17\") { id } }")])
-        .header("content-type", "text/plain")
-        .send()
-        .await
-        .unwrap();
-    let status = response.status().as_u16();
-    let answer = (status, response.json::<Value>().await.unwrap());
+        .header("content-type", "text/plain");
+    let answer = app.send_json(request).await.status_and_body();
     assert_refused(&app, answer, 400, "CSRF_PREVENTED").await;
     still_serving(&app, probe).await;
 }
@@ -360,35 +326,20 @@ async fn a_get_from_a_simple_form_is_refused_as_csrf() {
 #[tokio::test]
 async fn a_get_with_a_preflight_header_answers_and_the_graphiql_page_still_opens() {
     let (app, probe) = start(spawn_app().await).await;
-    let page = app
-        .client
-        .get(app.url("/graphql"))
-        .header("accept", "text/html")
-        .send()
-        .await
-        .unwrap();
+    let page = app.get("/graphql").header("accept", "text/html").send().await.unwrap();
     assert_eq!(page.status(), 200);
-    assert!(
-        page.headers()["content-type"]
-            .to_str()
-            .unwrap()
-            .starts_with("text/html")
-    );
+    assert!(header_text(page.headers(), "content-type").starts_with("text/html"));
     for (name, value) in [
         ("apollo-require-preflight", "true"),
         ("content-type", "application/json"),
     ] {
-        let response = app
-            .client
-            .get(app.url("/graphql"))
+        let request = app
+            .get("/graphql")
             .query(&[("query", "{ restaurant(id: \"17\") { id } }")])
-            .header(name, value)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), 200, "{name}");
-        let body: Value = response.json().await.unwrap();
-        assert_eq!(body["data"]["restaurant"]["id"], "17", "{name}");
+            .header(name, value);
+        let response = app.send_json(request).await;
+        assert_eq!(response.status, 200, "{name}");
+        assert_eq!(response.body["data"]["restaurant"]["id"], "17", "{name}");
     }
     still_serving(&app, probe).await;
 }
@@ -396,16 +347,11 @@ async fn a_get_with_a_preflight_header_answers_and_the_graphiql_page_still_opens
 #[tokio::test]
 async fn an_answer_nobody_accepts_is_406() {
     let (app, probe) = start(spawn_app().await).await;
-    let response = app
-        .client
-        .post(app.url("/graphql"))
-        .header("accept", "text/html")
-        .json(&json!({"query": "{ __typename }"}))
-        .send()
+    let request = app.graphql_post(&json!({"query": "{ __typename }"}), None);
+    let answer = app
+        .send_json(request.header("accept", "text/html"))
         .await
-        .unwrap();
-    let status = response.status().as_u16();
-    let answer = (status, response.json::<Value>().await.unwrap());
+        .status_and_body();
     assert_refused(&app, answer, 406, "NOT_ACCEPTABLE").await;
     still_serving(&app, probe).await;
 }
@@ -540,14 +486,8 @@ async fn a_thousand_directives_are_refused() {
 async fn twenty_thousand_directives_on_an_inline_fragment_give_one_small_error() {
     let (app, probe) = start(spawn_app_with(roomy).await).await;
     let query = format!("{{ ... {} {{ __typename }} }}", "@a ".repeat(20_000));
-    let response = app
-        .client
-        .post(app.url("/graphql"))
-        .header("accept", GRAPHQL_RESPONSE)
-        .json(&json!({ "query": query }))
-        .send()
-        .await
-        .unwrap();
+    let request = app.graphql_post(&json!({ "query": query }), None);
+    let response = request.header("accept", GRAPHQL_RESPONSE).send().await.unwrap();
     let status = response.status().as_u16();
     let text = response.text().await.unwrap();
     assert!(text.len() < 1024, "{} bytes", text.len());
@@ -818,23 +758,10 @@ async fn a_token_signed_with_another_key_is_401() {
 async fn an_expired_token_is_401_with_www_authenticate() {
     let (app, probe) = start(spawn_app().await).await;
     let token = signed(&app, json!({"sub": "42", "exp": 1_000_000}));
-    let response = app
-        .client
-        .post(app.url("/graphql"))
-        .bearer_auth(&token)
-        .json(&json!({"query": "{ me { id } }"}))
-        .send()
-        .await
-        .unwrap();
-    assert!(
-        response.headers()["www-authenticate"]
-            .to_str()
-            .unwrap()
-            .starts_with("Bearer")
-    );
-    let status = response.status().as_u16();
-    let answer = (status, response.json::<Value>().await.unwrap());
-    assert_refused(&app, answer, 401, "UNAUTHENTICATED").await;
+    let request = app.graphql_post(&json!({"query": "{ me { id } }"}), Some(&token));
+    let response = app.send_json(request).await;
+    assert!(response.header("www-authenticate").starts_with("Bearer"));
+    assert_refused(&app, response.status_and_body(), 401, "UNAUTHENTICATED").await;
     still_serving(&app, probe).await;
 }
 
@@ -920,17 +847,10 @@ async fn introspection_in_production_needs_the_secret_or_a_scope() {
     let (status, body) = post(&app, json!({ "query": hidden }), None).await;
     assert_eq!((status, code(&body)), (400, "INTROSPECTION_DISABLED"));
 
-    let with_secret = app
-        .client
-        .post(app.url("/graphql"))
-        .header("x-introspection-secret", secret)
-        .json(&json!({ "query": INTROSPECTION }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(with_secret.status(), 200);
-    let body: Value = with_secret.json().await.unwrap();
-    assert_eq!(body["data"]["__schema"]["queryType"]["name"], "Query");
+    let request = app.graphql_post(&json!({ "query": INTROSPECTION }), None);
+    let with_secret = app.send_json(request.header("x-introspection-secret", secret)).await;
+    assert_eq!(with_secret.status, 200);
+    assert_eq!(with_secret.body["data"]["__schema"]["queryType"]["name"], "Query");
 
     let auth = delivery_gateway::auth::Authenticator::new(&app.config.auth);
     let scoped = auth.mint_with_scopes(delivery_gateway::upstream::UserId(42), &["schema:read"]);
@@ -991,10 +911,8 @@ async fn cors_answers_only_listed_origins_with_credentials() {
 async fn no_cors_headers_by_default() {
     let (app, probe) = start(spawn_app().await).await;
     let response = app
-        .client
-        .post(app.url("/graphql"))
+        .graphql_post(&json!({"query": "{ __typename }"}), None)
         .header("origin", "https://evil.example")
-        .json(&json!({"query": "{ __typename }"}))
         .send()
         .await
         .unwrap();
