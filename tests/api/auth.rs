@@ -64,24 +64,12 @@ async fn an_invalid_token_is_refused_before_any_upstream_call() {
         "not-a-jwt",
         "eyJhbGciOiJub25lIn0.eyJzdWIiOiI0MiIsImV4cCI6OTk5OTk5OTk5OX0.",
     ] {
-        let response = app
-            .client
-            .post(app.url("/graphql"))
-            .bearer_auth(token)
-            .json(&json!({"query": "{ me { id } }"}))
-            .send()
-            .await
-            .unwrap();
+        let request = app.graphql_post(&json!({"query": "{ me { id } }"}), Some(token));
+        let response = app.send_json(request).await;
 
-        assert_eq!(response.status(), 401);
-        assert!(
-            response.headers()["www-authenticate"]
-                .to_str()
-                .unwrap()
-                .starts_with("Bearer")
-        );
-        let body: Value = response.json().await.unwrap();
-        assert_eq!(body["errors"][0]["extensions"]["code"], "UNAUTHENTICATED");
+        assert_eq!(response.status, 401);
+        assert!(response.header("www-authenticate").starts_with("Bearer"));
+        assert_eq!(response.body["errors"][0]["extensions"]["code"], "UNAUTHENTICATED");
     }
     assert_eq!(app.stats().await.total(), 0);
 }

@@ -7,8 +7,8 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    HOME, NEARBY, RESTAURANT, RESTAURANT_ROUTES, assert_no_errors, berlin, errors, redis_prefix, spawn_app,
-    spawn_app_with,
+    HOME, NEARBY, RESTAURANT, RESTAURANT_ROUTES, assert_no_errors, berlin, errors, header_text, redis_prefix,
+    spawn_app, spawn_app_with,
 };
 
 const REDIS: &str = "redis://127.0.0.1:6379";
@@ -107,30 +107,14 @@ async fn two_gateways_share_persisted_queries_and_entities_through_redis() {
     let extensions = json!({"persistedQuery": {"version": 1, "sha256Hash": hash}});
 
     // Registered through one gateway...
-    let registered: Value = one
-        .client
-        .post(one.url("/graphql"))
-        .json(&json!({"query": RESTAURANT, "variables": {"id": "17"}, "extensions": extensions}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let registration = json!({"query": RESTAURANT, "variables": {"id": "17"}, "extensions": extensions});
+    let registered = one.post_json(&one.url("/graphql"), &registration).await;
     assert_no_errors(&registered);
     one.reset().await;
 
     // ...the hash alone runs on the other, and finds the restaurant cached.
-    let answer: Value = other
-        .client
-        .post(other.url("/graphql"))
-        .json(&json!({"variables": {"id": "17"}, "extensions": extensions}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let by_hash = json!({"variables": {"id": "17"}, "extensions": extensions});
+    let answer = other.post_json(&other.url("/graphql"), &by_hash).await;
 
     assert_no_errors(&answer);
     assert_eq!(answer["data"], registered["data"]);
@@ -143,20 +127,11 @@ async fn an_unknown_persisted_query_hash_is_not_found() {
     let app = spawn_app().await;
     let hash = "0".repeat(64);
 
-    let body: Value = app
-        .client
-        .get(app.url("/graphql"))
-        .header("apollo-require-preflight", "true")
-        .query(&[(
-            "extensions",
-            json!({"persistedQuery": {"version": 1, "sha256Hash": hash}}).to_string(),
-        )])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let request = app.get("/graphql").header("apollo-require-preflight", "true").query(&[(
+        "extensions",
+        json!({"persistedQuery": {"version": 1, "sha256Hash": hash}}).to_string(),
+    )]);
+    let body = app.send_json(request).await.body;
 
     assert_eq!(body["errors"][0]["extensions"]["code"], "PERSISTED_QUERY_NOT_FOUND");
     assert_eq!(body["errors"][0]["message"], "PersistedQueryNotFound");
@@ -260,8 +235,7 @@ async fn public_get_answers_carry_the_smallest_max_age_and_everything_else_is_pr
     let app = spawn_app().await;
     let get = |token: Option<String>| {
         let mut request = app
-            .client
-            .get(app.url("/graphql"))
+            .get("/graphql")
             .header("apollo-require-preflight", "true")
             .query(&[("query", NEARBY.to_owned()), ("variables", berlin(3).to_string())]);
         if let Some(token) = token {
@@ -269,14 +243,12 @@ async fn public_get_answers_carry_the_smallest_max_age_and_everything_else_is_pr
         }
         request.send()
     };
-    let header = |response: &reqwest::Response| response.headers()["cache-control"].to_str().unwrap().to_owned();
+    let header = |response: &reqwest::Response| header_text(response.headers(), "cache-control").to_owned();
 
     let anonymous = get(None).await.unwrap();
     let signed_in = get(Some(app.token(42))).await.unwrap();
     let posted = app
-        .client
-        .post(app.url("/graphql"))
-        .json(&json!({"query": NEARBY, "variables": berlin(3)}))
+        .graphql_post(&json!({"query": NEARBY, "variables": berlin(3)}), None)
         .send()
         .await
         .unwrap();

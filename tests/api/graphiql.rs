@@ -7,8 +7,7 @@ async fn a_browser_gets_graphiql_with_home_screen_and_a_demo_token() {
     let app = spawn_app().await;
 
     let response = app
-        .client
-        .get(app.url("/graphql"))
+        .get("/graphql")
         .header("accept", "text/html,application/xhtml+xml")
         .send()
         .await
@@ -24,7 +23,7 @@ async fn a_browser_gets_graphiql_with_home_screen_and_a_demo_token() {
     let prefix = delivery_gateway::graphiql::ASSET_PREFIX;
     let mut assets = 0;
     for piece in html.split('"').filter(|p| p.starts_with(prefix)) {
-        let asset = app.client.get(app.url(piece)).send().await.unwrap();
+        let asset = app.get(piece).send().await.unwrap();
         assert_eq!(asset.status(), 200, "{piece}");
         assets += 1;
     }

@@ -12,7 +12,7 @@ use delivery_gateway::{
     telemetry,
     upstream::UserId,
 };
-use reqwest::StatusCode;
+use reqwest::{RequestBuilder, StatusCode, header::HeaderMap};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 
@@ -85,6 +85,37 @@ impl Stats {
             .filter(|(k, _)| k.starts_with(&prefix))
             .map(|(_, v)| v)
             .sum()
+    }
+}
+
+/// What a request answered: its status and headers, and its body parsed as JSON.
+#[derive(Debug)]
+pub struct JsonResponse {
+    /// The status.
+    pub status: StatusCode,
+    /// The headers (for a check that one is absent: `headers.get(name).is_none()`).
+    pub headers: HeaderMap,
+    /// The body, parsed as JSON.
+    pub body: Value,
+}
+
+/// The value of the header `name` as text. Panics when there is no such header,
+/// as indexing the [`HeaderMap`] does, or when its value is not text.
+pub fn header_text<'h>(headers: &'h HeaderMap, name: &str) -> &'h str {
+    headers[name]
+        .to_str()
+        .unwrap_or_else(|_| panic!("header {name} is not text: {:?}", headers[name]))
+}
+
+impl JsonResponse {
+    /// The value of the header `name` as text; see [`header_text`].
+    pub fn header(&self, name: &str) -> &str {
+        header_text(&self.headers, name)
+    }
+
+    /// The status as a number, and the body: the pair the security cases check.
+    pub fn status_and_body(self) -> (u16, Value) {
+        (self.status.as_u16(), self.body)
     }
 }
 
@@ -194,42 +225,80 @@ impl TestApp {
         Authenticator::new(&self.config.auth).mint(UserId(user))
     }
 
-    /// POSTs a GraphQL request as JSON; `token` signs it in.
-    pub async fn query(&self, query: &str, variables: Value, token: Option<&str>) -> (StatusCode, Value) {
-        let mut request = self
-            .client
-            .post(self.url("/graphql"))
-            .json(&json!({"query": query, "variables": variables}));
-        if let Some(token) = token {
-            request = request.bearer_auth(token);
+    /// The demo's URL for `path`, e.g. `/_admin/stats`.
+    pub fn demo_url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.demo_addr)
+    }
+
+    /// A GET of the gateway's `path`, for headers or a query string to be added
+    /// before it is sent (with [`TestApp::send_json`], say).
+    pub fn get(&self, path: &str) -> RequestBuilder {
+        self.client.get(self.url(path))
+    }
+
+    /// A POST to the gateway's `path`, for a body and headers to be added before it
+    /// is sent (with [`TestApp::send_json`], say).
+    pub fn post(&self, path: &str) -> RequestBuilder {
+        self.client.post(self.url(path))
+    }
+
+    /// A POST of `body` (a request or a batch) to `/graphql` as JSON, signed in with
+    /// `token` when there is one; headers may be added before it is sent.
+    pub fn graphql_post(&self, body: &Value, token: Option<&str>) -> RequestBuilder {
+        let request = self.post("/graphql").json(body);
+        match token {
+            Some(token) => request.bearer_auth(token),
+            None => request,
         }
+    }
+
+    /// Sends `request` and returns its status, headers and body, whatever the
+    /// status. Panics, showing the status and the body's text, when the body is
+    /// not JSON.
+    pub async fn send_json(&self, request: RequestBuilder) -> JsonResponse {
         let response = request.send().await.unwrap();
         let status = response.status();
-        let body = response.json::<Value>().await.unwrap();
-        (status, body)
+        let headers = response.headers().clone();
+        let bytes = response.bytes().await.unwrap();
+        let body = serde_json::from_slice(&bytes).unwrap_or_else(|error| {
+            panic!(
+                "{status}: the body is not JSON ({error}): {}",
+                String::from_utf8_lossy(&bytes)
+            )
+        });
+        JsonResponse { status, headers, body }
+    }
+
+    /// GETs `url` (the gateway's [`TestApp::url`] or the demo's
+    /// [`TestApp::demo_url`]) and returns its body as JSON, whatever the status.
+    pub async fn get_json(&self, url: &str) -> Value {
+        self.send_json(self.client.get(url)).await.body
+    }
+
+    /// POSTs `body` as JSON to `url` (the gateway's [`TestApp::url`] or the demo's
+    /// [`TestApp::demo_url`]) and returns the answer's body as JSON, whatever the
+    /// status.
+    pub async fn post_json(&self, url: &str, body: &Value) -> Value {
+        self.send_json(self.client.post(url).json(body)).await.body
+    }
+
+    /// POSTs a GraphQL request as JSON; `token` signs it in.
+    pub async fn query(&self, query: &str, variables: Value, token: Option<&str>) -> (StatusCode, Value) {
+        let request = self.graphql_post(&json!({"query": query, "variables": variables}), token);
+        let response = self.send_json(request).await;
+        (response.status, response.body)
     }
 
     /// POSTs `body` (a request or a batch) as JSON and returns the answer's text
     /// as it came, for checks on its bytes (key order) that a parsed `Value` hides.
     pub async fn post_text(&self, body: Value, token: Option<&str>) -> String {
-        let mut request = self.client.post(self.url("/graphql")).json(&body);
-        if let Some(token) = token {
-            request = request.bearer_auth(token);
-        }
-        request.send().await.unwrap().text().await.unwrap()
+        let response = self.graphql_post(&body, token).send().await.unwrap();
+        response.text().await.unwrap()
     }
 
     /// The demo's counters since the last reset.
     pub async fn stats(&self) -> Stats {
-        let body: Value = self
-            .client
-            .get(format!("http://{}/_admin/stats", self.demo_addr))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let body = self.get_json(&self.demo_url("/_admin/stats")).await;
         let counts = |key: &str| -> HashMap<String, u64> {
             body[key]
                 .as_object()
@@ -245,26 +314,15 @@ impl TestApp {
 
     /// Zeroes the demo's counters and clears its faults.
     pub async fn reset(&self) {
-        let status = self
-            .client
-            .post(format!("http://{}/_admin/reset", self.demo_addr))
-            .send()
-            .await
-            .unwrap()
-            .status();
+        let reset = self.client.post(self.demo_url("/_admin/reset"));
+        let status = reset.send().await.unwrap().status();
         assert!(status.is_success());
     }
 
     /// Sets a fault on the demo (`{"service": .., "latencyMs": .., ...}`).
     pub async fn fault(&self, fault: Value) {
-        let status = self
-            .client
-            .put(format!("http://{}/_admin/faults", self.demo_addr))
-            .json(&fault)
-            .send()
-            .await
-            .unwrap()
-            .status();
+        let request = self.client.put(self.demo_url("/_admin/faults")).json(&fault);
+        let status = request.send().await.unwrap().status();
         assert!(status.is_success(), "setting fault {fault}: {status}");
     }
 }

@@ -1,6 +1,6 @@
 //! GraphQL over HTTP: methods, media types, status codes.
 
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::helpers::spawn_app;
 
@@ -8,25 +8,20 @@ use crate::helpers::spawn_app;
 async fn a_query_over_get_answers() {
     let app = spawn_app().await;
 
-    let response = app
-        .client
-        .get(app.url("/graphql"))
+    let request = app
+        .get("/graphql")
         .query(&[("query", "{ restaurant(id: \"17\") { id name } }")])
         .header("accept", "application/graphql-response+json")
-        .header("apollo-require-preflight", "true")
-        .send()
-        .await
-        .unwrap();
+        .header("apollo-require-preflight", "true");
+    let response = app.send_json(request).await;
 
-    assert_eq!(response.status(), 200);
+    assert_eq!(response.status, 200);
     assert!(
-        response.headers()["content-type"]
-            .to_str()
-            .unwrap()
+        response
+            .header("content-type")
             .starts_with("application/graphql-response+json")
     );
-    let body: Value = response.json().await.unwrap();
-    assert_eq!(body["data"]["restaurant"]["id"], "17");
+    assert_eq!(response.body["data"]["restaurant"]["id"], "17");
 }
 
 #[tokio::test]
@@ -34,8 +29,7 @@ async fn a_mutation_over_get_is_not_allowed() {
     let app = spawn_app().await;
 
     let response = app
-        .client
-        .get(app.url("/graphql"))
+        .get("/graphql")
         .query(&[("query", "mutation { x }")])
         .header("apollo-require-preflight", "true")
         .send()
@@ -50,18 +44,17 @@ async fn a_mutation_over_get_is_not_allowed() {
 async fn other_content_types_are_unsupported() {
     let app = spawn_app().await;
     for content_type in ["text/plain", "application/x-www-form-urlencoded"] {
-        let response = app
-            .client
-            .post(app.url("/graphql"))
+        let request = app
+            .post("/graphql")
             .header("content-type", content_type)
-            .body(r#"{"query":"{ __typename }"}"#)
-            .send()
-            .await
-            .unwrap();
+            .body(r#"{"query":"{ __typename }"}"#);
+        let response = app.send_json(request).await;
 
-        assert_eq!(response.status(), 415, "{content_type}");
-        let body: Value = response.json().await.unwrap();
-        assert_eq!(body["errors"][0]["extensions"]["code"], "UNSUPPORTED_MEDIA_TYPE");
+        assert_eq!(response.status, 415, "{content_type}");
+        assert_eq!(
+            response.body["errors"][0]["extensions"]["code"],
+            "UNSUPPORTED_MEDIA_TYPE"
+        );
     }
 }
 
@@ -69,19 +62,16 @@ async fn other_content_types_are_unsupported() {
 async fn a_document_that_does_not_validate_is_400_under_the_graphql_media_type() {
     let app = spawn_app().await;
     let send = |accept: &'static str| {
-        app.client
-            .post(app.url("/graphql"))
-            .header("accept", accept)
-            .json(&json!({"query": "{ noSuchField }"}))
-            .send()
+        let request = app.graphql_post(&json!({"query": "{ noSuchField }"}), None);
+        app.send_json(request.header("accept", accept))
     };
 
-    let modern = send("application/graphql-response+json").await.unwrap();
-    let legacy = send("application/json").await.unwrap();
+    let modern = send("application/graphql-response+json").await;
+    let legacy = send("application/json").await;
 
-    assert_eq!(modern.status(), 400);
-    assert_eq!(legacy.status(), 200);
-    let body: Value = modern.json().await.unwrap();
+    assert_eq!(modern.status, 400);
+    assert_eq!(legacy.status, 200);
+    let body = modern.body;
     assert!(body.get("data").is_none(), "a request error has no data: {body}");
 }
 
@@ -89,17 +79,14 @@ async fn a_document_that_does_not_validate_is_400_under_the_graphql_media_type()
 async fn malformed_json_and_batches_are_refused_as_json() {
     let app = spawn_app().await;
     for body in ["{\"query\": ", "[{\"query\": \"{ __typename }\"}]", "42", ""] {
-        let response = app
-            .client
-            .post(app.url("/graphql"))
+        let request = app
+            .post("/graphql")
             .header("content-type", "application/json")
-            .body(body)
-            .send()
-            .await
-            .unwrap();
+            .body(body);
+        let response = app.send_json(request).await;
 
-        assert_eq!(response.status(), 400, "{body}");
-        let answer: Value = response.json().await.unwrap();
+        assert_eq!(response.status, 400, "{body}");
+        let answer = response.body;
         assert!(answer["errors"][0]["extensions"]["code"].is_string(), "{answer}");
     }
 }
@@ -109,13 +96,7 @@ async fn a_body_over_the_limit_is_413() {
     let app = spawn_app().await;
     let query = format!("{{ __typename }} # {}", "x".repeat(100 * 1024));
 
-    let response = app
-        .client
-        .post(app.url("/graphql"))
-        .json(&json!({"query": query}))
-        .send()
-        .await
-        .unwrap();
+    let response = app.graphql_post(&json!({"query": query}), None).send().await.unwrap();
 
     assert_eq!(response.status(), 413);
 }
@@ -124,9 +105,8 @@ async fn a_body_over_the_limit_is_413() {
 async fn health_answers() {
     let app = spawn_app().await;
 
-    let response = app.client.get(app.url("/health")).send().await.unwrap();
+    let response = app.send_json(app.get("/health")).await;
 
-    assert_eq!(response.status(), 200);
-    let body: Value = response.json().await.unwrap();
-    assert_eq!(body["status"], "ok");
+    assert_eq!(response.status, 200);
+    assert_eq!(response.body["status"], "ok");
 }

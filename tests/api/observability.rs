@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use delivery_gateway::config::UpstreamTrace;
 use serde_json::{Value, json};
 
-use crate::helpers::{HOME, TestApp, assert_no_errors, berlin, spawn_app, spawn_app_with};
+use crate::helpers::{HOME, TestApp, assert_no_errors, berlin, header_text, spawn_app, spawn_app_with};
 
 const TRACEPARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
 
@@ -46,28 +46,24 @@ fn parse_prometheus(text: &str) -> HashMap<String, f64> {
 
 impl TestApp {
     async fn metrics(&self) -> HashMap<String, f64> {
-        let response = self.client.get(self.url("/metrics")).send().await.unwrap();
+        let response = self.get("/metrics").send().await.unwrap();
         assert_eq!(response.status(), 200);
-        let content_type = response.headers()["content-type"].to_str().unwrap().to_owned();
+        let content_type = header_text(response.headers(), "content-type").to_owned();
         assert!(content_type.starts_with("text/plain; version=0.0.4"), "{content_type}");
         parse_prometheus(&response.text().await.unwrap())
     }
 
     async fn home_with(&self, headers: &[(&str, &str)]) -> Value {
-        let mut request = self
-            .client
-            .post(self.url("/graphql"))
-            .bearer_auth(self.token(42))
-            .json(&json!({"query": HOME, "variables": berlin(20)}));
+        let token = self.token(42);
+        let mut request = self.graphql_post(&json!({"query": HOME, "variables": berlin(20)}), Some(&token));
         for (name, value) in headers {
             request = request.header(*name, *value);
         }
-        request.send().await.unwrap().json().await.unwrap()
+        self.send_json(request).await.body
     }
 
     async fn headers_seen(&self) -> Value {
-        let url = format!("http://{}/_admin/headers", self.demo_addr);
-        self.client.get(url).send().await.unwrap().json().await.unwrap()
+        self.get_json(&self.demo_url("/_admin/headers")).await
     }
 }
 
@@ -305,6 +301,6 @@ async fn with_telemetry_off_no_exporter_runs() {
 #[tokio::test]
 async fn metrics_can_be_turned_off() {
     let app = spawn_app_with(|c| c.telemetry.metrics = false).await;
-    let status = app.client.get(app.url("/metrics")).send().await.unwrap().status();
+    let status = app.get("/metrics").send().await.unwrap().status();
     assert_eq!(status, 404);
 }

@@ -32,19 +32,12 @@ async fn hanging_promotions_miss_the_deadline_and_nothing_else_does() {
     let token = app.token(42);
 
     let started = Instant::now();
-    let response = app
-        .client
-        .post(app.url("/graphql"))
-        .bearer_auth(&token)
-        .header("x-request-timeout-ms", "400")
-        .json(&json!({"query": HOME, "variables": berlin(5)}))
-        .send()
-        .await
-        .unwrap();
+    let request = app.graphql_post(&json!({"query": HOME, "variables": berlin(5)}), Some(&token));
+    let response = app.send_json(request.header("x-request-timeout-ms", "400")).await;
     let took = started.elapsed();
 
-    assert_eq!(response.status(), 200);
-    let body: Value = response.json().await.unwrap();
+    assert_eq!(response.status, 200);
+    let body = response.body;
     assert!(took < Duration::from_millis(1500), "answered after {took:?}");
     let edges = body["data"]["restaurants"]["edges"].as_array().unwrap();
     assert_eq!(edges.len(), 5);
@@ -69,17 +62,13 @@ async fn a_client_cannot_raise_the_deadline() {
     app.fault(json!({"service": "ratings", "hang": true})).await;
 
     let started = Instant::now();
-    let response = app
-        .client
-        .post(app.url("/graphql"))
-        .header("x-request-timeout-ms", "60000")
-        .json(&json!({"query": RESTAURANT, "variables": {"id": "17"}}))
-        .send()
+    let request = app.graphql_post(&json!({"query": RESTAURANT, "variables": {"id": "17"}}), None);
+    let body = app
+        .send_json(request.header("x-request-timeout-ms", "60000"))
         .await
-        .unwrap();
+        .body;
 
     assert!(started.elapsed() < Duration::from_millis(1500));
-    let body: Value = response.json().await.unwrap();
     assert_eq!(body["data"]["restaurant"]["rating"], Value::Null);
     assert_eq!(body["errors"][0]["extensions"]["code"], "DEADLINE_EXCEEDED");
 }
@@ -124,15 +113,7 @@ async fn the_breaker_opens_on_sustained_failures_and_closes_after_recovery() {
     app.fault(json!({"service": "ratings", "errorRate": 1.0})).await;
     let query = || app.query(RESTAURANT, json!({"id": "17"}), None);
     let breaker = || async {
-        let ready: Value = app
-            .client
-            .get(app.url("/health/ready"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let ready = app.get_json(&app.url("/health/ready")).await;
         ready["breakers"]["ratings"].as_str().map(str::to_owned)
     };
 
@@ -202,19 +183,10 @@ async fn with_the_demo_gone_every_query_errs_and_service_resumes_when_it_returns
 async fn past_the_in_flight_cap_requests_are_shed_with_retry_after() {
     let app = spawn_app_with(|config| config.server.max_in_flight = 1).await;
     app.fault(json!({"service": "restaurants", "hang": true})).await;
-    let slow = tokio::spawn({
-        let (client, url) = (app.client.clone(), app.url("/graphql"));
-        async move {
-            client
-                .post(url)
-                .header("x-request-timeout-ms", "2000")
-                .json(&json!({"query": RESTAURANT, "variables": {"id": "17"}}))
-                .send()
-                .await
-                .unwrap()
-                .status()
-        }
-    });
+    let slow = app
+        .graphql_post(&json!({"query": RESTAURANT, "variables": {"id": "17"}}), None)
+        .header("x-request-timeout-ms", "2000");
+    let slow = tokio::spawn(async move { slow.send().await.unwrap().status() });
     // The slow request holds the only slot once its upstream call has arrived.
     let arrived = eventually(Duration::from_secs(5), || async {
         app.stats().await.calls("restaurants GET /restaurants") > 0
@@ -223,16 +195,14 @@ async fn past_the_in_flight_cap_requests_are_shed_with_retry_after() {
     assert!(arrived);
 
     let response = app
-        .client
-        .post(app.url("/graphql"))
-        .json(&json!({"query": "{ __typename }"}))
+        .graphql_post(&json!({"query": "{ __typename }"}), None)
         .send()
         .await
         .unwrap();
 
     assert_eq!(response.status(), 503);
     assert_eq!(response.headers()["retry-after"], "1");
-    let health = app.client.get(app.url("/health")).send().await.unwrap();
+    let health = app.get("/health").send().await.unwrap();
     assert_eq!(health.status(), 200, "health checks are not shed");
     assert_eq!(slow.await.unwrap(), 200);
 }

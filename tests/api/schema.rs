@@ -2,7 +2,7 @@
 
 use serde_json::Value;
 
-use crate::helpers::spawn_app;
+use crate::helpers::{header_text, spawn_app};
 
 #[test]
 fn schema_file_matches_the_server() {
@@ -20,15 +20,10 @@ fn schema_file_matches_the_server() {
 async fn the_server_serves_its_sdl() {
     let app = spawn_app().await;
 
-    let response = app.client.get(app.url("/schema.graphql")).send().await.unwrap();
+    let response = app.get("/schema.graphql").send().await.unwrap();
 
     assert_eq!(response.status(), 200);
-    assert!(
-        response.headers()["content-type"]
-            .to_str()
-            .unwrap()
-            .starts_with("text/plain")
-    );
+    assert!(header_text(response.headers(), "content-type").starts_with("text/plain"));
     assert_eq!(response.text().await.unwrap(), delivery_gateway::graphql::sdl());
 }
 

@@ -6,6 +6,12 @@ use serde_json::{Value, json};
 
 use crate::helpers::{HOME, NEARBY, RESTAURANT, assert_no_errors, berlin, spawn_app};
 
+/// The variables of a query whose one variable is `$location`: Berlin, Mitte, as
+/// [`berlin`] has it.
+fn mitte() -> Value {
+    json!({"location": {"lat": 52.52, "lng": 13.405}})
+}
+
 fn money(value: &impl serde::Serialize) -> Value {
     serde_json::to_value(value).unwrap()
 }
@@ -172,9 +178,7 @@ async fn an_estimate_to_another_location_is_to_that_location_for_every_restauran
     let query = "query($location: LocationInput!) { restaurants(near: $location, first: 5) { edges { node { \
                  id name here: deliveryEstimate { minutes } there: deliveryEstimate(to: {lat: 52.5, lng: 13.3}) { minutes } } } } }";
 
-    let (_, body) = app
-        .query(query, json!({"location": {"lat": 52.52, "lng": 13.405}}), None)
-        .await;
+    let (_, body) = app.query(query, mitte(), None).await;
 
     assert_no_errors(&body);
     let edges = body["data"]["restaurants"]["edges"].as_array().unwrap();
@@ -202,9 +206,7 @@ async fn two_aliased_lists_in_one_request_each_get_their_own_fields() {
                  ids: restaurants(near: $location, first: 3) { edges { node { id } } } \
                  names: restaurants(near: $location, first: 3) { edges { node { name menu { categories { name } } } } } }";
 
-    let (_, body) = app
-        .query(query, json!({"location": {"lat": 52.52, "lng": 13.405}}), None)
-        .await;
+    let (_, body) = app.query(query, mitte(), None).await;
 
     assert_no_errors(&body);
     let nodes = |list: &str| -> Vec<Value> {
@@ -249,9 +251,7 @@ async fn a_list_selected_twice_under_one_key_merges_its_menus() {
                  fragment More on Query { \
                  restaurants(near: $location, first: 3) { edges { node { menu { categories { items { id } } } } } } }";
 
-    let (_, body) = app
-        .query(query, json!({"location": {"lat": 52.52, "lng": 13.405}}), None)
-        .await;
+    let (_, body) = app.query(query, mitte(), None).await;
 
     assert_no_errors(&body);
     let edges = body["data"]["restaurants"]["edges"].as_array().unwrap();
@@ -286,7 +286,7 @@ async fn keys_come_back_in_the_order_they_were_asked_for() {
                  restaurants(near: $location, first: 2) { edges { node { name id } } pageInfo { hasNextPage } area { id } } \
                  me { name id } }";
     let token = app.token(42);
-    let body = json!({"query": query, "variables": {"location": {"lat": 52.52, "lng": 13.405}}});
+    let body = json!({"query": query, "variables": mitte()});
     let text = app.post_text(body, Some(&token)).await;
     let at = |key: &str| {
         text.find(&format!("\"{key}\""))
