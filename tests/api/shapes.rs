@@ -289,19 +289,14 @@ async fn an_unknown_or_failed_restaurant_is_null_not_the_whole_answer() {
     assert_eq!(errors(&body)[0]["path"], json!(["restaurant"]));
 }
 
-/// POSTs `request` (a JSON object: `query`, `variables`, `onError`, ...) and
-/// returns the status and the answer.
+/// POSTs `request` (a JSON object: `query`, `variables`, `onError`, ...) under
+/// the GraphQL media type and returns the status and the answer.
 async fn post(app: &TestApp, request: Value, token: Option<&str>) -> (StatusCode, Value) {
-    let mut builder = app
-        .client
-        .post(app.url("/graphql"))
-        .header("accept", "application/graphql-response+json")
-        .json(&request);
-    if let Some(token) = token {
-        builder = builder.bearer_auth(token);
-    }
-    let response = builder.send().await.unwrap();
-    (response.status(), response.json().await.unwrap())
+    let builder = app
+        .graphql_post(&request, token)
+        .header("accept", "application/graphql-response+json");
+    let response = app.send_json(builder).await;
+    (response.status, response.body)
 }
 
 #[tokio::test]
@@ -385,14 +380,13 @@ async fn on_error_is_read_from_the_url_and_from_extensions_and_the_top_level_win
 
     let get = |params: Vec<(&'static str, String)>| {
         let request = app
-            .client
-            .get(app.url("/graphql"))
+            .get("/graphql")
             .header("accept", "application/graphql-response+json")
             .header("apollo-require-preflight", "1")
             .query(&params);
         async move {
-            let response = request.send().await.unwrap();
-            (response.status(), response.json::<Value>().await.unwrap())
+            let response = app.send_json(request).await;
+            (response.status, response.body)
         }
     };
     let (status, body) = get(vec![("query", query.into()), ("onError", "HALT".into())]).await;
