@@ -378,6 +378,7 @@ async fn on_error_is_read_from_the_url_and_from_extensions_and_the_top_level_win
     app.fault(json!({"service": "ratings", "errorRate": 1.0})).await;
     let query = "{ restaurant(id: \"1234\") { id rating { average } } }";
 
+    let app = &app;
     let get = |params: Vec<(&'static str, String)>| {
         let request = app
             .get("/graphql")
@@ -394,11 +395,11 @@ async fn on_error_is_read_from_the_url_and_from_extensions_and_the_top_level_win
     assert!(body.get("data").is_some_and(Value::is_null), "{body}");
 
     let in_extensions = json!({"query": query, "extensions": {"onError": "HALT"}});
-    let (_, body) = post(&app, in_extensions, None).await;
+    let (_, body) = post(app, in_extensions, None).await;
     assert!(body.get("data").is_some_and(Value::is_null), "{body}");
 
     let both = json!({"query": query, "onError": "NULL", "extensions": {"onError": "HALT"}});
-    let (_, body) = post(&app, both, None).await;
+    let (_, body) = post(app, both, None).await;
     assert_eq!(body["data"]["restaurant"]["id"], "1234", "{body}");
 }
 
