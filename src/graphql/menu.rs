@@ -11,10 +11,13 @@
 //! to JSON: nothing in a menu can fail or be null but the whole, so it needs no
 //! `Value` tree of its own (see [`json_answer`] for when it gets one anyway).
 //!
-//! The `#[Object]` types below still define the schema: names, descriptions and
-//! introspection come from them, and [`MenuAnswer`] registers as [`Menu`]. Their
-//! resolvers are the reference the plan is tested against (the tests at the end
-//! run both on the same selections and compare the answers).
+//! The `#[Object]` types below define the schema and each field: names,
+//! descriptions and introspection come from them, and [`MenuAnswer`] registers as
+//! [`Menu`]. The plan is a faster way to the same answer, never a second schema:
+//! a selection holding a field it does not know (one added to the types below
+//! and not to the plan) makes it decline, and the resolvers answer. The tests at
+//! the end select every field the schema has and check that the plan answers
+//! them, as the resolvers do.
 //!
 //! Why flattening every fragment is right for these types: see [`super::plan`].
 
@@ -98,12 +101,13 @@ impl MenuItem<'_> {
 /// the schema, answered by the plan.
 pub struct MenuAnswer {
     menu: Arc<upstream::Menu>,
-    plan: Arc<MenuPlan>,
+    plan: Arc<Option<MenuPlan>>,
 }
 
 impl MenuAnswer {
-    /// `menu`, answered as `plan` says.
-    pub fn new(menu: Arc<upstream::Menu>, plan: Arc<MenuPlan>) -> Self {
+    /// `menu`, answered as `plan` says, or by the [`Menu`] resolvers when the
+    /// selection holds a field the plan does not know.
+    pub fn new(menu: Arc<upstream::Menu>, plan: Arc<Option<MenuPlan>>) -> Self {
         Self { menu, plan }
     }
 }
@@ -117,9 +121,11 @@ impl OutputType for MenuAnswer {
         <Menu as OutputType>::create_type_info(registry)
     }
 
-    async fn resolve(&self, _ctx: &ContextSelectionSet<'_>, field: &Positioned<Field>) -> ServerResult<Value> {
-        self.plan
-            .answer(&self.menu)
+    async fn resolve(&self, ctx: &ContextSelectionSet<'_>, field: &Positioned<Field>) -> ServerResult<Value> {
+        let Some(plan) = self.plan.as_ref() else {
+            return <Menu as OutputType>::resolve(&Menu(self.menu.clone()), ctx, field).await;
+        };
+        plan.answer(&self.menu)
             .map_err(|error| ServerError::new(format!("the menu could not be serialised: {error}"), Some(field.pos)))
     }
 }
@@ -134,23 +140,24 @@ pub struct MenuPlan {
 
 impl MenuPlan {
     /// The plan of the `menu` field that `ctx` resolves, compiled once per request.
-    pub fn of(ctx: &Context<'_>) -> Arc<MenuPlan> {
+    pub fn of(ctx: &Context<'_>) -> Arc<Option<MenuPlan>> {
         Plans::of(ctx, || {
             MenuPlan::compile(ctx.field().selection_set(), RawJson::allowed(ctx))
         })
     }
 
     /// Compiles `selection`, a `Menu` selection (fragments flattened), for
-    /// answers as pre-serialised JSON when `raw`.
-    pub fn compile<'a>(selection: impl Iterator<Item = SelectionField<'a>>, raw: bool) -> MenuPlan {
+    /// answers as pre-serialised JSON when `raw`; `None` when it holds a field
+    /// the plan does not know (see [`Plan::compile`]).
+    pub fn compile<'a>(selection: impl Iterator<Item = SelectionField<'a>>, raw: bool) -> Option<MenuPlan> {
         let plan = Plan::compile(selection, |name, fields| {
             Some(match name {
                 "__typename" => MenuField::Typename,
-                "categories" => MenuField::Categories(Plan::compile(inner(fields), category_field)),
+                "categories" => MenuField::Categories(Plan::compile(inner(fields), category_field)?),
                 _ => return None,
             })
-        });
-        MenuPlan { plan, raw }
+        })?;
+        Some(MenuPlan { plan, raw })
     }
 
     /// The answer for `menu` (see [`json_answer`]). Writing JSON into a `Vec`
@@ -231,7 +238,7 @@ fn category_field(name: &str, fields: &[SelectionField<'_>]) -> Option<CategoryF
     Some(match name {
         "__typename" => CategoryField::Typename,
         "name" => CategoryField::Name,
-        "items" => CategoryField::Items(Plan::compile(inner(fields), item_field)),
+        "items" => CategoryField::Items(Plan::compile(inner(fields), item_field)?),
         _ => return None,
     })
 }
@@ -242,7 +249,7 @@ fn item_field(name: &str, fields: &[SelectionField<'_>]) -> Option<ItemField> {
         "id" => ItemField::Id,
         "name" => ItemField::Name,
         "description" => ItemField::Description,
-        "price" => ItemField::Price(Plan::compile(inner(fields), money_field)),
+        "price" => ItemField::Price(Plan::compile(inner(fields), money_field)?),
         "vegetarian" => ItemField::Vegetarian,
         _ => return None,
     })
@@ -385,6 +392,25 @@ mod tests {
             serde_json::json!({"no": false}),
         )
         .await;
+    }
+
+    #[tokio::test]
+    async fn the_plan_knows_every_field_of_the_schema() {
+        let everything = crate::graphql::shape::Shapes::from_sdl(&crate::graphql::sdl()).select_all("Menu");
+        assert!(everything.contains("items { __typename"), "{everything}");
+        // Plan and resolvers answer alike, and the plan answers (a field of the
+        // schema the plan does not know would make it decline).
+        assert!(same(&everything, "", serde_json::json!({})).await);
+        let document = parse_query(format!("{{ planned {everything} }}")).unwrap();
+        let schema = Schema::new(Both(menu()), EmptyMutation, EmptySubscription);
+        let answer = schema
+            .execute(Request::new(format!("{{ planned {everything} }}")).data(RawJson(true)))
+            .await;
+        assert!(RawJson::for_document(&document).0);
+        assert!(
+            format!("{:?}", answer.data).contains(async_graphql_value::RAW_VALUE_TOKEN),
+            "the plan declined a selection of every field: {everything}"
+        );
     }
 
     #[test]

@@ -41,14 +41,22 @@ pub struct Plan<F> {
 
 impl<F> Plan<F> {
     /// Groups `selection` (fragments already flattened) by response key and
-    /// compiles each group with `field(name, the group's fields)`; a name it does
-    /// not know (validation has refused those) is left out.
+    /// compiles each group with `field(name, the group's fields)`.
+    ///
+    /// `None` as soon as `field` does not know a name, or a field has arguments:
+    /// the plan declines, and the type's `#[Object]` resolvers (the one
+    /// definition of each field) answer instead. A field added to the schema and
+    /// not to a plan is answered slower, never left out; the tests that select
+    /// every field of the schema's registry fail until the plan learns it.
     pub fn compile<'a>(
         selection: impl Iterator<Item = SelectionField<'a>>,
         field: impl Fn(&str, &[SelectionField<'a>]) -> Option<F>,
-    ) -> Plan<F> {
+    ) -> Option<Plan<F>> {
         let mut groups: Vec<(&str, Vec<SelectionField<'a>>)> = Vec::new();
         for selected in selection {
+            if !selected.arguments().is_ok_and(|a| a.is_empty()) {
+                return None;
+            }
             let key = selected.alias().unwrap_or_else(|| selected.name());
             match groups.iter_mut().find(|(k, _)| *k == key) {
                 Some((_, group)) => group.push(selected),
@@ -59,20 +67,19 @@ impl<F> Plan<F> {
         let mut fields = Vec::with_capacity(groups.len());
         let mut keys_json = Vec::with_capacity(groups.len());
         for (key, group) in groups {
-            if let Some(compiled) = field(group[0].name(), &group) {
-                let before = if fields.is_empty() { "{" } else { "," };
-                // A response key is a GraphQL name (`[_A-Za-z][_0-9A-Za-z]*`, as the
-                // parser took it): nothing in it to escape.
-                keys_json.push(format!("{before}\"{key}\":").into_bytes().into_boxed_slice());
-                template.insert(Name::new(key), Value::Null);
-                fields.push(compiled);
-            }
+            let compiled = field(group[0].name(), &group)?;
+            let before = if fields.is_empty() { "{" } else { "," };
+            // A response key is a GraphQL name (`[_A-Za-z][_0-9A-Za-z]*`, as the
+            // parser took it): nothing in it to escape.
+            keys_json.push(format!("{before}\"{key}\":").into_bytes().into_boxed_slice());
+            template.insert(Name::new(key), Value::Null);
+            fields.push(compiled);
         }
-        Plan {
+        Some(Plan {
             template,
             fields,
             keys_json,
-        }
+        })
     }
 
     /// The object this plan asks for, each entry's value from `value`. Like

@@ -180,6 +180,49 @@ impl Shapes {
     }
 }
 
+impl Shapes {
+    /// A selection set of every field of `type_name` and, below them, of every
+    /// field of the object types they reach (arguments left out; a type already
+    /// on the way down is not entered again): what a test selects to prove that
+    /// a fast path knows every field of the schema.
+    #[cfg(test)]
+    pub(crate) fn select_all(&self, type_name: &str) -> String {
+        fn named(ty: &Type) -> &str {
+            match &ty.base {
+                BaseType::Named(name) => name.as_str(),
+                BaseType::List(item) => named(item),
+            }
+        }
+        fn walk(shapes: &Shapes, type_name: &str, path: &mut Vec<String>, out: &mut String) {
+            let mut fields: Vec<(&String, &Type)> = shapes.objects[type_name].iter().collect();
+            fields.sort_by_key(|(name, _)| name.as_str());
+            out.push_str("{ __typename");
+            path.push(type_name.to_owned());
+            for (name, ty) in fields {
+                let inner = named(ty);
+                match shapes.objects.contains_key(inner) {
+                    false => {
+                        out.push(' ');
+                        out.push_str(name);
+                    }
+                    true if path.iter().any(|p| p == inner) => {}
+                    true => {
+                        out.push(' ');
+                        out.push_str(name);
+                        out.push(' ');
+                        walk(shapes, inner, path, out);
+                    }
+                }
+            }
+            path.pop();
+            out.push_str(" }");
+        }
+        let mut out = String::new();
+        walk(self, type_name, &mut Vec::new(), &mut out);
+        out
+    }
+}
+
 /// Adds to `variables` the default value of each variable of `operation` that
 /// the request left out: async-graphql applies `@skip(if: $v)` and
 /// `@include(if: $v)` with the request's variables only (a missing one counts as

@@ -148,8 +148,14 @@ fn walk(
             problems,
         );
     }
-    if map.len() != selection.items.len() {
-        problems.push(format!("{at} has keys that were not selected"));
+    for key in map.keys() {
+        let selected = selection.items.iter().any(|item| match &item.node {
+            Selection::Field(field) => field.node.response_key().node == key.as_str(),
+            _ => false,
+        });
+        if !selected {
+            problems.push(format!("{at}.{key} was not selected"));
+        }
     }
 }
 

@@ -6,8 +6,8 @@
 //! `Nearby` (20 restaurants, no menus) that execution was about a third of the
 //! gateway's instructions. [`RestaurantAnswer`] compiles the `node` selection once
 //! ([`RestaurantPlan`], see [`super::super::plan`]) and builds the restaurant with
-//! loops, **but only when it can do so exactly**: every field asked for is known
-//! and succeeded, and no field has arguments. Otherwise (a failed service, whose
+//! loops, **but only when it can do so exactly**: every field asked for is one
+//! the plan knows, was fetched and succeeded, and no field has arguments. Otherwise (a failed service, whose
 //! error must be reported with its path; `deliveryEstimate(to:)`; a restaurant not
 //! loaded with its page) it hands over to the `#[Object]` resolvers, which are
 //! also the reference the plan is tested against.
@@ -69,7 +69,7 @@ impl OutputType for RestaurantAnswer<'_> {
 }
 
 /// What a `Restaurant` selection asks for; `None` from [`RestaurantPlan::compile`]
-/// when a field has arguments.
+/// when a field has arguments or is one the plan does not know.
 pub struct RestaurantPlan(Plan<RestaurantField>);
 
 enum RestaurantField {
@@ -127,14 +127,7 @@ impl RestaurantPlan {
     /// Compiles `selection`, a `Restaurant` selection (fragments flattened); its
     /// menu answers with pre-serialised JSON when `raw` ([`RawJson`]).
     fn compile<'a>(selection: impl Iterator<Item = SelectionField<'a>>, raw: bool) -> Option<RestaurantPlan> {
-        let selection: Vec<SelectionField<'a>> = selection.collect();
-        if selection
-            .iter()
-            .any(|field| !field.arguments().is_ok_and(|a| a.is_empty()))
-        {
-            return None;
-        }
-        Some(RestaurantPlan(Plan::compile(selection.into_iter(), |name, fields| {
+        Plan::compile(selection, |name, fields| {
             Some(match name {
                 "__typename" => RestaurantField::Typename,
                 "id" => RestaurantField::Id,
@@ -149,7 +142,7 @@ impl RestaurantPlan {
                         "postcode" => AddressField::Postcode,
                         _ => return None,
                     })
-                })),
+                })?),
                 "location" => RestaurantField::Location(Plan::compile(inner(fields), |name, _| {
                     Some(match name {
                         "__typename" => PointField::Typename,
@@ -157,7 +150,7 @@ impl RestaurantPlan {
                         "lng" => PointField::Lng,
                         _ => return None,
                     })
-                })),
+                })?),
                 "imageUrl" => RestaurantField::ImageUrl,
                 "rating" => RestaurantField::Rating(Plan::compile(inner(fields), |name, _| {
                     Some(match name {
@@ -166,8 +159,8 @@ impl RestaurantPlan {
                         "count" => RatingField::Count,
                         _ => return None,
                     })
-                })),
-                "menu" => RestaurantField::Menu(MenuPlan::compile(inner(fields), raw)),
+                })?),
+                "menu" => RestaurantField::Menu(MenuPlan::compile(inner(fields), raw)?),
                 "deliveryEstimate" => RestaurantField::DeliveryEstimate(Plan::compile(inner(fields), |name, _| {
                     Some(match name {
                         "__typename" => EstimateField::Typename,
@@ -175,9 +168,9 @@ impl RestaurantPlan {
                         "distanceMeters" => EstimateField::DistanceMeters,
                         _ => return None,
                     })
-                })),
-                "deliveryFee" => RestaurantField::DeliveryFee(Plan::compile(inner(fields), money_field)),
-                "minimumOrder" => RestaurantField::MinimumOrder(Plan::compile(inner(fields), money_field)),
+                })?),
+                "deliveryFee" => RestaurantField::DeliveryFee(Plan::compile(inner(fields), money_field)?),
+                "minimumOrder" => RestaurantField::MinimumOrder(Plan::compile(inner(fields), money_field)?),
                 "isOpen" => RestaurantField::IsOpen,
                 "nextStatusChangeAt" => RestaurantField::NextStatusChangeAt,
                 "promotions" => RestaurantField::Promotions(Plan::compile(inner(fields), |name, _| {
@@ -188,10 +181,11 @@ impl RestaurantPlan {
                         "discountPercent" => PromotionField::DiscountPercent,
                         _ => return None,
                     })
-                })),
+                })?),
                 _ => return None,
             })
-        })))
+        })
+        .map(RestaurantPlan)
     }
 
     /// The answer for `r`, or `None` when a field asked for is not at hand or its
@@ -449,6 +443,31 @@ mod tests {
             assert!(answer.get("errors").is_none(), "{answer}");
             assert!(from_plan, "the plan did not answer {selection}");
         }
+    }
+
+    /// Every field of `Restaurant` in the schema, and of every type below it.
+    fn every_field() -> String {
+        crate::graphql::shape::Shapes::from_sdl(&crate::graphql::sdl()).select_all("Restaurant")
+    }
+
+    #[tokio::test]
+    async fn the_plan_knows_every_field_of_the_schema_and_answers_each_as_the_resolvers_do() {
+        let everything = every_field();
+        assert!(everything.contains("menu { __typename categories"), "{everything}");
+        let to = Some(Location {
+            lat: 52.52,
+            lng: 13.405,
+        });
+        let (answer, from_plan) = same(
+            restaurant(all_known(), to, Some(AreaId("B-3".to_owned()))),
+            &everything,
+            "",
+        )
+        .await;
+        assert!(answer.get("errors").is_none(), "{answer}");
+        // A field added to `impl Restaurant` (or a type below it) and not to the
+        // plan makes the plan decline: this fails until the plan learns it.
+        assert!(from_plan, "the plan declined a selection of every field: {everything}");
     }
 
     #[tokio::test]
