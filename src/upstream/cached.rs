@@ -425,3 +425,139 @@ fn outcomes<T: Keyed>(scope: KeyScope<'_>, chunks: Vec<(Vec<T::Id>, Fetched<T>)>
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use serde::Deserialize;
+
+    use super::*;
+    use crate::upstream::{Menu, MenuItemId, RestaurantId};
+
+    /// A record keyed by another id type: the machinery is not about restaurants.
+    #[derive(Debug, Deserialize)]
+    struct Dish {
+        id: MenuItemId,
+        name: String,
+    }
+
+    impl Keyed for Dish {
+        type Id = MenuItemId;
+        const ID_FIELD: &'static str = "id";
+
+        fn id(&self) -> MenuItemId {
+            self.id
+        }
+    }
+
+    const SCOPE: KeyScope<'static> = KeyScope {
+        service: Service::Menus,
+        route: "GET /dishes",
+        part: "",
+    };
+
+    fn ids<T: Keyed>(records: &Records<T>) -> Vec<T::Id> {
+        let mut ids: Vec<T::Id> = records.good.iter().map(|r| r.id.clone()).collect();
+        ids.sort();
+        ids
+    }
+
+    fn answer<T: Keyed>(records: Records<T>) -> Fetched<T> {
+        Ok(Arc::new(Answer {
+            value: records,
+            max_age: None,
+        }))
+    }
+
+    #[test]
+    fn both_decoders_read_a_good_answer_for_any_id_type() {
+        let body = br#"[{"id": 7, "name": "Soup"}, {"id": 3, "name": "Bread"}]"#;
+        let typed = typed_records::<Dish>(body).unwrap();
+        let kept = records::<Dish>(body).unwrap();
+        assert_eq!(ids(&typed), [MenuItemId(3), MenuItemId(7)]);
+        assert_eq!(ids(&kept), [MenuItemId(3), MenuItemId(7)]);
+        assert!(typed.good.iter().all(|r| r.json.is_none()));
+        assert!(kept.good.iter().all(|r| r.json.is_some()));
+        assert!(typed.bad.is_empty() && typed.unreadable.is_none());
+        assert_eq!(typed.good[0].value.name, "Soup");
+    }
+
+    #[test]
+    fn an_entry_that_does_not_decode_fails_only_its_id() {
+        let body = br#"[
+            {"restaurantId": 1, "categories": []},
+            {"restaurantId": 2, "categories": "not a list"},
+            {"restaurantId": 3, "categories": []}
+        ]"#;
+        for decode in [typed_records::<Menu>, records::<Menu>] {
+            let answer = decode(body).unwrap();
+            assert_eq!(ids(&answer), [RestaurantId(1), RestaurantId(3)]);
+            assert_eq!(answer.bad.len(), 1);
+            assert_eq!(answer.bad[0].0, RestaurantId(2));
+            assert!(answer.unreadable.is_none());
+        }
+    }
+
+    #[test]
+    fn a_body_that_is_not_an_array_fails_the_call() {
+        for body in [
+            &b"{\"error\": 1}"[..],
+            b"[{\"restaurantId\": 1",
+            b"\xff\xfe",
+            b"not json",
+        ] {
+            assert!(typed_records::<Menu>(body).is_err(), "{body:?}");
+            assert!(records::<Menu>(body).is_err(), "{body:?}");
+        }
+    }
+
+    #[test]
+    fn a_failed_chunk_fails_only_its_own_ids() {
+        let good = typed_records::<Dish>(br#"[{"id": 1, "name": "a"}, {"id": 2, "name": "b"}]"#).unwrap();
+        let down = UpstreamError::new(
+            Service::Menus,
+            "GET /dishes",
+            ErrorKind::Status {
+                status: 503,
+                message: "".into(),
+            },
+        );
+        let out = outcomes(
+            SCOPE,
+            vec![
+                (vec![MenuItemId(1), MenuItemId(2), MenuItemId(9)], answer(good)),
+                (vec![MenuItemId(3), MenuItemId(4)], Err(down)),
+            ],
+        );
+        let mut found: Vec<MenuItemId> = out.found.iter().map(|d| d.id).collect();
+        found.sort();
+        // 9 is unknown to the service: absent, not failed.
+        assert_eq!(found, [MenuItemId(1), MenuItemId(2)]);
+        let failed: Vec<MenuItemId> = out.failed.iter().map(|(id, _)| *id).collect();
+        assert_eq!(failed, [MenuItemId(3), MenuItemId(4)]);
+        assert!(out.failed.iter().all(|(_, e)| e.may_retry()));
+        assert!(out.into_result().is_err());
+    }
+
+    #[test]
+    fn a_bad_entry_is_a_bad_response_of_its_id_and_an_unreadable_one_fails_the_unnamed_ids() {
+        let body = br#"[{"id": 1, "name": "a"}, {"id": 2, "name": 5}, {"name": "no id"}]"#;
+        let out = outcomes(
+            SCOPE,
+            vec![(
+                vec![MenuItemId(1), MenuItemId(2), MenuItemId(3)],
+                answer(typed_records::<Dish>(body).unwrap()),
+            )],
+        );
+        assert_eq!(out.found.len(), 1);
+        let mut failed: Vec<(MenuItemId, bool)> = out
+            .failed
+            .iter()
+            .map(|(id, e)| (*id, matches!(e.kind, ErrorKind::Decode(_))))
+            .collect();
+        failed.sort();
+        assert_eq!(failed, [(MenuItemId(2), true), (MenuItemId(3), true)]);
+        // The service answered: its breaker is told so by the call, and the
+        // per-id errors are not retried.
+        assert!(out.failed.iter().all(|(_, e)| !e.may_retry()));
+    }
+}
