@@ -4,23 +4,36 @@
 //! One [`UpstreamLoader`] is created **per request** (its cache holds one user's
 //! data: personal promotions). It implements `Loader<K>` once per key type, so a
 //! single `DataLoader` batches each resource separately. Keys carry what the answer
-//! depends on besides the restaurant: the location for estimates, the area for fees.
+//! depends on besides the id: the location for estimates, the area for fees.
 //!
-//! A failed batch is remembered for the rest of the request: a later load of the
-//! same keys gets the same error without calling the failing service again.
+//! **Every key has its own outcome.** A key type is a [`Resource`]: which upstream
+//! batch answers it, by which id (of any type: a restaurant's, a dish's), and
+//! what a field reads of the record. [`UpstreamLoader::load_each`] answers a
+//! batch key by key: a key of a failed upstream chunk, or whose entry of the
+//! answer did not decode, gets that error; the other keys get their values.
+//! - [`Each<K>`] keys load through the DataLoader with that outcome as their value
+//!   (`Result<V, UpstreamError>`); [`load_one`] and [`prime_each`] read them.
+//! - Plain `K` keys (and [`prime`]) still answer a batch as one `Result`, for the
+//!   fields that read them that way: a batch with a failed key fails whole. Their
+//!   successful keys are cached all the same, and so the `K` loads of a later
+//!   wave get their own outcomes.
+//!
+//! A failed key is remembered for the rest of the request: a later load of it
+//! gets the same error without calling the failing service again.
 
 use std::{
+    any::{Any, TypeId},
     collections::HashMap,
     hash::Hash,
     sync::{Arc, Mutex},
 };
 
 use async_graphql::dataloader::{DataLoader, HashMapCache, Loader};
-use futures_util::future::try_join_all;
+use futures_util::future::join_all;
 
 use crate::upstream::{
-    AreaId, Availability, Estimate, Fees, Location, Menu, PerRestaurant, Promotion, Rating, Restaurant, RestaurantId,
-    UpstreamError, Upstreams, UserId,
+    AreaId, Availability, Estimate, Fees, Keyed, Location, Menu, Outcomes, Promotion, Promotions, Rating, Restaurant,
+    RestaurantId, UpstreamError, Upstreams, UserId,
 };
 
 /// The per-request DataLoader. Its cache hashes with foldhash, not std's SipHash:
@@ -87,13 +100,92 @@ impl GeoKey {
     }
 }
 
-/// Loads `keys` in one batch now, and primes the request's DataLoader cache with
-/// the answers. Keys already in the cache are not asked for again.
+/// One key's outcome: its value, or the error of the upstream chunk or the
+/// entry that should have answered it. (A key the service does not know has no
+/// outcome at all.)
+pub type Outcome<V> = Result<V, UpstreamError>;
+
+/// The id a resource's upstream batch is asked by.
+pub type Id<K> = <<K as Resource>::Record as Keyed>::Id;
+
+/// A kind of key of the request's DataLoader: which upstream batch answers it,
+/// and what a field reads of the answer.
+///
+/// Batching is generic over it: a per-dish or per-order resource is a key type,
+/// a [`Keyed`] record and one impl here, like [`MenuKey`]'s, plus its line in
+/// `whole_batch!` while fields read plain keys.
+pub trait Resource: Clone + Eq + Hash + Send + Sync + 'static {
+    /// The upstream record that answers a key.
+    type Record: Keyed + Send + Sync + 'static;
+    /// What a field reads of it.
+    type Value: Clone + Send + Sync + 'static;
+    /// What else the answer depends on (the location, the area; `()` for
+    /// nothing): the keys of one group go out in one batch.
+    type Group: Clone + Eq + Hash + Send + Sync;
+
+    /// The key's group and id.
+    fn split(&self) -> (Self::Group, Id<Self>);
+
+    /// The key of `id` in `group`.
+    fn join(group: &Self::Group, id: Id<Self>) -> Self;
+
+    /// Asks the upstream for one group's ids.
+    fn fetch(
+        loader: &UpstreamLoader,
+        group: &Self::Group,
+        ids: &[Id<Self>],
+    ) -> impl Future<Output = Outcomes<Self::Record>> + Send;
+
+    /// What a field reads of a record.
+    fn value(record: Arc<Self::Record>) -> Self::Value;
+}
+
+/// A key whose load through the DataLoader answers its own [`Outcome`], so that
+/// one failed key of a batch does not fail the others.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Each<K>(pub K);
+
+/// Loads `key` through the request's DataLoader (batched with the other keys of
+/// its wave) and answers its own outcome: `Ok(None)` when the service does not
+/// know it, its error when its chunk or its entry failed.
+pub async fn load_one<K: Resource>(loader: &RequestLoader, key: K) -> Result<Option<K::Value>, UpstreamError> {
+    loader.load_one(Each(key)).await?.transpose()
+}
+
+/// Loads `keys` in one batch now, primes the request's DataLoader cache with
+/// their outcomes, and answers each key's outcome (the keys the service does not
+/// know are absent). Keys already in the cache are not asked for again.
 ///
 /// For callers that already hold every key of a wave (a page of restaurants, the
 /// favourites): they skip the DataLoader's batching delay, and a batch can never
-/// merge with another wave's. The fields that read these keys later find them in
-/// the cache, or find the batch's error remembered.
+/// merge with another wave's. The fields that read these keys later through
+/// [`load_one`] find them in the cache, failures included.
+pub async fn prime_each<K: Resource>(loader: &RequestLoader, keys: Vec<K>) -> HashMap<K, Outcome<K::Value>> {
+    let mut cached = loader.get_cached_values::<Each<K>>();
+    let mut found = HashMap::with_capacity(keys.len());
+    let mut missing = Vec::new();
+    for key in keys {
+        match cached.remove(&Each(key.clone())) {
+            Some(outcome) => {
+                found.insert(key, outcome);
+            }
+            None => missing.push(key),
+        }
+    }
+    if missing.is_empty() {
+        return found;
+    }
+    let loaded = loader.loader().load_each(&missing).await;
+    loader
+        .feed_many(loaded.iter().map(|(k, v)| (Each(k.clone()), v.clone())))
+        .await;
+    found.extend(loaded);
+    found
+}
+
+/// Like [`prime_each`], for the fields that read plain keys: the batch as one
+/// result, which fails whole when one of its keys failed (the keys that
+/// succeeded are remembered all the same; see `whole_batch!`).
 pub async fn prime<K>(
     loader: &RequestLoader,
     keys: Vec<K>,
@@ -116,23 +208,15 @@ where
     Ok(found)
 }
 
-/// Keys whose batch failed earlier in this request.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-enum Failed {
-    Restaurant(RestaurantId),
-    Menu(RestaurantId),
-    Rating(RestaurantId),
-    Availability(RestaurantId),
-    Promotions(RestaurantId),
-    Estimate(EstimateKey),
-    Fees(FeesKey),
-}
-
 /// Loads every per-restaurant resource for one request.
 pub struct UpstreamLoader {
     upstreams: Upstreams,
     viewer: Option<UserId>,
-    failures: Mutex<HashMap<Failed, UpstreamError>>,
+    /// Outcomes that no DataLoader cache holds, per key type (a
+    /// `HashMap<K, Outcome<K::Value>>` under `TypeId::of::<K>()`): every key
+    /// that failed in this request, and the keys that succeeded in a batch
+    /// that a plain-key load failed whole.
+    known: Mutex<HashMap<TypeId, Box<dyn Any + Send>>>,
 }
 
 impl UpstreamLoader {
@@ -141,158 +225,233 @@ impl UpstreamLoader {
         Self {
             upstreams,
             viewer,
-            failures: Mutex::new(HashMap::new()),
+            known: Mutex::new(HashMap::new()),
         }
     }
 
-    /// Runs `fetch` unless one of `keys` already failed in this request, and
-    /// remembers the failure of this one.
-    async fn remembering<K, V>(
-        &self,
-        keys: &[K],
-        failed: impl Fn(&K) -> Failed,
-        fetch: impl Future<Output = Result<HashMap<K, V>, UpstreamError>>,
-    ) -> Result<HashMap<K, V>, UpstreamError> {
-        if let Some(error) = self.earlier_failure(keys.iter().map(&failed)) {
-            return Err(error);
-        }
-        let result = fetch.await;
-        if let Err(error) = &result {
-            let mut failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+    /// Loads `keys`, each with its own outcome; the keys the service does not
+    /// know are absent. The keys of one [`Resource::Group`] go out as one batch
+    /// (split at the service's maximum by the upstream layer), the groups
+    /// concurrently. Keys that failed earlier in this request get that error
+    /// again without a call (so do the other remembered outcomes); the keys
+    /// that fail now are remembered.
+    pub async fn load_each<K: Resource>(&self, keys: &[K]) -> HashMap<K, Outcome<K::Value>> {
+        let mut out = HashMap::with_capacity(keys.len());
+        let mut groups: HashMap<K::Group, Vec<Id<K>>> = HashMap::new();
+        {
+            let known = self.known.lock().unwrap_or_else(|p| p.into_inner());
+            let earlier = known
+                .get(&TypeId::of::<K>())
+                .and_then(|f| f.downcast_ref::<HashMap<K, Outcome<K::Value>>>());
             for key in keys {
-                failures.insert(failed(key), error.clone());
+                match earlier.and_then(|f| f.get(key)) {
+                    Some(outcome) => {
+                        out.insert(key.clone(), outcome.clone());
+                    }
+                    None => {
+                        let (group, id) = key.split();
+                        groups.entry(group).or_default().push(id);
+                    }
+                }
             }
         }
-        result
-    }
-
-    fn earlier_failure(&self, mut keys: impl Iterator<Item = Failed>) -> Option<UpstreamError> {
-        let failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
-        if failures.is_empty() {
-            return None;
+        let answers = join_all(groups.into_iter().map(|(group, ids)| async move {
+            let outcomes = K::fetch(self, &group, &ids).await;
+            (group, outcomes)
+        }))
+        .await;
+        let mut failed = Vec::new();
+        for (group, outcomes) in answers {
+            for (id, error) in outcomes.failed {
+                let key = K::join(&group, id);
+                failed.push((key.clone(), Err(error.clone())));
+                out.insert(key, Err(error));
+            }
+            for record in outcomes.found {
+                out.insert(K::join(&group, record.id()), Ok(K::value(record)));
+            }
         }
-        keys.find_map(|k| failures.get(&k).cloned())
+        if !failed.is_empty() {
+            self.remember(failed);
+        }
+        out
+    }
+
+    fn remember<K: Resource>(&self, outcomes: impl IntoIterator<Item = (K, Outcome<K::Value>)>) {
+        let mut known = self.known.lock().unwrap_or_else(|p| p.into_inner());
+        let entry = known
+            .entry(TypeId::of::<K>())
+            .or_insert_with(|| Box::new(HashMap::<K, Outcome<K::Value>>::new()));
+        if let Some(known) = entry.downcast_mut::<HashMap<K, Outcome<K::Value>>>() {
+            known.extend(outcomes);
+        }
+    }
+
+    /// A batch for a plain-key load: whole, or the first failed key's error.
+    /// When it fails, its keys that succeeded are remembered, so that a later
+    /// load of them answers without a call (the DataLoader caches nothing of a
+    /// failed batch).
+    async fn load_whole<K: Resource>(&self, keys: &[K]) -> Result<HashMap<K, K::Value>, UpstreamError> {
+        let outcomes = self.load_each(keys).await;
+        let Some(error) = outcomes.values().find_map(|o| o.as_ref().err()).cloned() else {
+            return Ok(outcomes.into_iter().filter_map(|(k, v)| Some((k, v.ok()?))).collect());
+        };
+        self.remember(outcomes.into_iter().filter(|(_, o)| o.is_ok()));
+        Err(error)
     }
 }
 
-/// Maps records to the keys that asked for them (unknown ids stay absent).
-fn by_restaurant<K: Hash + Eq, R: PerRestaurant, V>(
-    records: Vec<R>,
-    key: impl Fn(RestaurantId) -> K,
-    value: impl Fn(R) -> V,
-) -> HashMap<K, V> {
-    records
-        .into_iter()
-        .map(|r| (key(r.restaurant_id()), value(r)))
-        .collect()
-}
+impl<K: Resource> Loader<Each<K>> for UpstreamLoader {
+    type Value = Outcome<K::Value>;
+    type Error = UpstreamError;
 
-fn ids<K>(keys: &[K], id: impl Fn(&K) -> RestaurantId) -> Vec<RestaurantId> {
-    keys.iter().map(id).collect()
-}
-
-/// Groups keys by what the answer depends on besides the restaurant, so each
-/// group is one upstream batch.
-fn grouped<K, G: Hash + Eq + Clone>(
-    keys: &[K],
-    group: impl Fn(&K) -> (G, RestaurantId),
-) -> HashMap<G, Vec<RestaurantId>> {
-    let mut groups: HashMap<G, Vec<RestaurantId>> = HashMap::new();
-    for key in keys {
-        let (g, id) = group(key);
-        groups.entry(g).or_default().push(id);
+    async fn load(&self, keys: &[Each<K>]) -> Result<HashMap<Each<K>, Outcome<K::Value>>, UpstreamError> {
+        let keys: Vec<K> = keys.iter().map(|k| k.0.clone()).collect();
+        let outcomes = self.load_each(&keys).await;
+        Ok(outcomes.into_iter().map(|(k, v)| (Each(k), v)).collect())
     }
-    groups
 }
 
-macro_rules! restaurant_keyed {
-    ($key:ident, $failed:ident, $value:ty, |$this:ident, $ids:ident| $fetch:expr, $wrap:expr) => {
-        impl Loader<$key> for UpstreamLoader {
-            type Value = $value;
+/// Plain keys, for the fields that read a batch as one result: it fails whole
+/// when one of its keys failed (each key's own outcome is in [`Each<K>`]).
+macro_rules! whole_batch {
+    ($($key:ty),* $(,)?) => {
+        $(impl Loader<$key> for UpstreamLoader {
+            type Value = <$key as Resource>::Value;
             type Error = UpstreamError;
 
-            async fn load(&self, keys: &[$key]) -> Result<HashMap<$key, $value>, UpstreamError> {
-                let $this = self;
-                let $ids = ids(keys, |k| k.0);
-                self.remembering(keys, |k| Failed::$failed(k.0), async move {
-                    Ok(by_restaurant($fetch.await?, $key, $wrap))
-                })
-                .await
+            async fn load(&self, keys: &[$key]) -> Result<HashMap<$key, Self::Value>, UpstreamError> {
+                self.load_whole(keys).await
+            }
+        })*
+    };
+}
+
+whole_batch!(
+    RestaurantKey,
+    MenuKey,
+    RatingKey,
+    AvailabilityKey,
+    PromotionsKey,
+    EstimateKey,
+    FeesKey
+);
+
+/// A resource asked by restaurant id alone.
+macro_rules! by_restaurant {
+    ($key:ident, $record:ty, $value:ty, |$loader:ident, $ids:ident| $fetch:expr, $read:expr) => {
+        impl Resource for $key {
+            type Record = $record;
+            type Value = $value;
+            type Group = ();
+
+            fn split(&self) -> ((), RestaurantId) {
+                ((), self.0)
+            }
+
+            fn join((): &(), id: RestaurantId) -> Self {
+                Self(id)
+            }
+
+            fn fetch(
+                $loader: &UpstreamLoader,
+                (): &(),
+                $ids: &[RestaurantId],
+            ) -> impl Future<Output = Outcomes<$record>> + Send {
+                $fetch
+            }
+
+            fn value(record: Arc<$record>) -> $value {
+                $read(record)
             }
         }
     };
 }
 
-restaurant_keyed!(
+by_restaurant!(
     RestaurantKey,
     Restaurant,
     Arc<Restaurant>,
-    |this, ids| this.upstreams.restaurants(&ids),
+    |loader, ids| loader.upstreams.restaurants(ids),
     |r| r
 );
-restaurant_keyed!(MenuKey, Menu, Arc<Menu>, |this, ids| this.upstreams.menus(&ids), |r| r);
-restaurant_keyed!(
+by_restaurant!(
+    MenuKey,
+    Menu,
+    Arc<Menu>,
+    |loader, ids| loader.upstreams.menus(ids),
+    |r| r
+);
+by_restaurant!(
     RatingKey,
     Rating,
     Rating,
-    |this, ids| this.upstreams.ratings(&ids),
+    |loader, ids| loader.upstreams.ratings(ids),
     Arc::unwrap_or_clone
 );
-restaurant_keyed!(
+by_restaurant!(
     AvailabilityKey,
     Availability,
     Availability,
-    |this, ids| this.upstreams.availability(&ids),
+    |loader, ids| loader.upstreams.availability(ids),
     Arc::unwrap_or_clone
 );
-restaurant_keyed!(
+by_restaurant!(
     PromotionsKey,
     Promotions,
     Arc<[Promotion]>,
-    |this, ids| this.upstreams.promotions(&ids, this.viewer),
-    |p: Arc<crate::upstream::Promotions>| Arc::from(p.promotions.as_slice())
+    |loader, ids| loader.upstreams.promotions(ids, loader.viewer),
+    |p: Arc<Promotions>| Arc::from(p.promotions.as_slice())
 );
 
-impl Loader<EstimateKey> for UpstreamLoader {
+impl Resource for EstimateKey {
+    type Record = Estimate;
     type Value = Estimate;
-    type Error = UpstreamError;
+    type Group = GeoKey;
 
-    async fn load(&self, keys: &[EstimateKey]) -> Result<HashMap<EstimateKey, Estimate>, UpstreamError> {
-        let groups = grouped(keys, |k| (k.to, k.id));
-        self.remembering(keys, |k| Failed::Estimate(*k), async {
-            let answers = try_join_all(groups.into_iter().map(|(to, ids)| async move {
-                let records = self.upstreams.estimates(to.location(), &ids).await?;
-                Ok::<_, UpstreamError>(by_restaurant(
-                    records,
-                    |id| EstimateKey { to, id },
-                    Arc::unwrap_or_clone,
-                ))
-            }))
-            .await?;
-            Ok(answers.into_iter().flatten().collect())
-        })
-        .await
+    fn split(&self) -> (GeoKey, RestaurantId) {
+        (self.to, self.id)
+    }
+
+    fn join(to: &GeoKey, id: RestaurantId) -> Self {
+        Self { to: *to, id }
+    }
+
+    fn fetch(
+        loader: &UpstreamLoader,
+        to: &GeoKey,
+        ids: &[RestaurantId],
+    ) -> impl Future<Output = Outcomes<Estimate>> + Send {
+        loader.upstreams.estimates(to.location(), ids)
+    }
+
+    fn value(record: Arc<Estimate>) -> Estimate {
+        Arc::unwrap_or_clone(record)
     }
 }
 
-impl Loader<FeesKey> for UpstreamLoader {
+impl Resource for FeesKey {
+    type Record = Fees;
     type Value = Fees;
-    type Error = UpstreamError;
+    type Group = AreaId;
 
-    async fn load(&self, keys: &[FeesKey]) -> Result<HashMap<FeesKey, Fees>, UpstreamError> {
-        let groups = grouped(keys, |k| (k.area.clone(), k.id));
-        self.remembering(keys, |k| Failed::Fees(k.clone()), async {
-            let answers = try_join_all(groups.into_iter().map(|(area, ids)| async move {
-                let records = self.upstreams.fees(&area, &ids).await?;
-                Ok::<_, UpstreamError>(by_restaurant(
-                    records,
-                    |id| FeesKey { area: area.clone(), id },
-                    Arc::unwrap_or_clone,
-                ))
-            }))
-            .await?;
-            Ok(answers.into_iter().flatten().collect())
-        })
-        .await
+    fn split(&self) -> (AreaId, RestaurantId) {
+        (self.area.clone(), self.id)
+    }
+
+    fn join(area: &AreaId, id: RestaurantId) -> Self {
+        Self { area: area.clone(), id }
+    }
+
+    fn fetch(
+        loader: &UpstreamLoader,
+        area: &AreaId,
+        ids: &[RestaurantId],
+    ) -> impl Future<Output = Outcomes<Fees>> + Send {
+        loader.upstreams.fees(area, ids)
+    }
+
+    fn value(record: Arc<Fees>) -> Fees {
+        Arc::unwrap_or_clone(record)
     }
 }

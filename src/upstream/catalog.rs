@@ -1,9 +1,7 @@
 //! Public restaurant data keyed by restaurant id: master data (call 7), menus
 //! (call 8), ratings (call 9) and opening state (call 12).
 
-use std::sync::Arc;
-
-use super::{Availability, Menu, Rating, Restaurant, RestaurantId, Service, UpstreamError, Upstreams, http::BatchGet};
+use super::{Availability, Menu, Outcomes, Rating, Restaurant, RestaurantId, Service, Upstreams, batch::BatchGet};
 
 const fn public(
     service: Service,
@@ -36,22 +34,22 @@ const AVAILABILITY: BatchGet<'static> = public(
 
 impl Upstreams {
     /// Call 7: restaurants by id (unknown ids are absent).
-    pub async fn restaurants(&self, ids: &[RestaurantId]) -> Result<Vec<Arc<Restaurant>>, UpstreamError> {
+    pub async fn restaurants(&self, ids: &[RestaurantId]) -> Outcomes<Restaurant> {
         self.batch_get(&RESTAURANTS, ids).await
     }
 
     /// Call 8: menus by restaurant id.
-    pub async fn menus(&self, ids: &[RestaurantId]) -> Result<Vec<Arc<Menu>>, UpstreamError> {
+    pub async fn menus(&self, ids: &[RestaurantId]) -> Outcomes<Menu> {
         self.batch_get(&MENUS, ids).await
     }
 
     /// Call 9: ratings by restaurant id.
-    pub async fn ratings(&self, ids: &[RestaurantId]) -> Result<Vec<Arc<Rating>>, UpstreamError> {
+    pub async fn ratings(&self, ids: &[RestaurantId]) -> Outcomes<Rating> {
         self.batch_get(&RATINGS, ids).await
     }
 
     /// Call 12: opening state by restaurant id.
-    pub async fn availability(&self, ids: &[RestaurantId]) -> Result<Vec<Arc<Availability>>, UpstreamError> {
+    pub async fn availability(&self, ids: &[RestaurantId]) -> Outcomes<Availability> {
         self.batch_get(&AVAILABILITY, ids).await
     }
 }

@@ -1,6 +1,7 @@
 //! The shared HTTP clients and the one place where upstream requests are made.
 //!
-//! Every call goes through [`Upstreams::get`] or [`Upstreams::post`], which:
+//! Every call goes through [`Upstreams::send`] (via `get`, `post_with`, the
+//! batches and the cache), which:
 //! - stop before starting a call that the request's deadline leaves no time for;
 //! - pass the service's [`Guard`] (circuit breaker, bulkhead);
 //! - give the call `min(its timeout, time left)`, and cancel it when that passes;
@@ -20,7 +21,6 @@ use std::{
     time::{Duration, Instant},
 };
 
-use futures_util::future::try_join_all;
 use reqwest::{
     Client, Method, StatusCode,
     header::{CACHE_CONTROL, HeaderValue, RETRY_AFTER},
@@ -30,9 +30,8 @@ use tracing::Instrument;
 use url::Url;
 
 use super::{
-    ErrorKind, PerRestaurant, RestaurantId, Service, UpstreamError, UserId,
+    ErrorKind, Service, UpstreamError, UserId,
     cache::{CacheCounters, EntityCache, RedisStore, StaleLog},
-    cached::{Fetched, KeyScope},
     coalesce::{FlightKey, Flights},
     guard::{BreakerState, Guard, GuardSettings, Refusal},
     waterfall::{Attempt, Waterfall},
@@ -280,15 +279,6 @@ impl Upstreams {
         let answer = self.send(Method::GET, call, None, json::<T>).await?;
         // Shared only when another request joined the call.
         Ok(answer.map(|a| Arc::try_unwrap(a).map_or_else(|a| a.value.clone(), |a| a.value)))
-    }
-
-    /// `POST`s a JSON body and reads a JSON answer.
-    pub(super) async fn post<B: Serialize + Sync, T>(&self, call: Call<'_>, body: &B) -> Result<T, UpstreamError>
-    where
-        T: DeserializeOwned + Clone + Send + Sync + 'static,
-    {
-        let answer = self.post_with(call, body, json::<T>).await?;
-        Ok(Arc::try_unwrap(answer).map_or_else(|a| a.value.clone(), |a| a.value))
     }
 
     /// `POST`s a JSON body and decodes the answer with `decode`.
@@ -678,112 +668,10 @@ fn full_jitter(base: Duration, max: Duration, attempt: u32) -> Duration {
     ceiling.mul_f64(fastrand::f64())
 }
 
-/// A `GET` batch endpoint: ids comma-separated in `param`, plus `extra` query
-/// parameters.
-pub(super) struct BatchGet<'a> {
-    pub service: Service,
-    /// Route template, e.g. `GET /menus`.
-    pub route: &'static str,
-    /// Path below the service's base URL, one segment.
-    pub path: &'a str,
-    /// The query parameter that carries the ids.
-    pub param: &'a str,
-    /// The contract's maximum batch size.
-    pub max: usize,
-    /// Other query parameters.
-    pub extra: &'a [(&'a str, String)],
-    /// The user whose private data this reads, if any.
-    pub user: Option<UserId>,
-}
-
-impl Upstreams {
-    /// Asks a `GET` batch endpoint for `ids`, in chunks of at most its maximum,
-    /// through the entity cache when the call is public.
-    pub(super) async fn batch_get<T>(
-        &self,
-        endpoint: &BatchGet<'_>,
-        ids: &[RestaurantId],
-    ) -> Result<Vec<Arc<T>>, UpstreamError>
-    where
-        T: DeserializeOwned + PerRestaurant + Send + Sync + 'static,
-    {
-        let part: Vec<String> = endpoint.extra.iter().map(|(k, v)| format!("{k}={v}")).collect();
-        let part = part.join("&");
-        let scope = endpoint.user.is_none().then_some(KeyScope {
-            service: endpoint.service,
-            route: endpoint.route,
-            part: &part,
-        });
-        self.cached_batch(scope, ids, endpoint.max, |chunk| self.batch_get_chunk(endpoint, chunk))
-            .await
-    }
-
-    async fn batch_get_chunk<T>(&self, endpoint: &BatchGet<'_>, ids: Vec<RestaurantId>) -> Fetched<T>
-    where
-        T: DeserializeOwned + PerRestaurant + Send + Sync + 'static,
-    {
-        let (service, route) = (endpoint.service, endpoint.route);
-        let mut query: Vec<(&str, String)> = Vec::with_capacity(endpoint.extra.len() + 1);
-        query.push((endpoint.param, join_ids(&ids)));
-        query.extend(endpoint.extra.iter().cloned());
-        let call = Call {
-            service,
-            route,
-            path: &[endpoint.path],
-            query: &query,
-            user: endpoint.user,
-            batch: ids.len(),
-        };
-        self.send(
-            Method::GET,
-            call,
-            None,
-            self.records_decoder::<T>(endpoint.user.is_none()),
-        )
-        .await?
-        .ok_or_else(|| status_error(service, route, StatusCode::NOT_FOUND, ""))
-    }
-
-    /// Asks a batch endpoint for `ids`, split into chunks of at most `max` that go
-    /// out concurrently, and concatenates the answers.
-    pub(super) async fn batch<'a, I: Sync, T, F, Fut>(
-        &self,
-        ids: &'a [I],
-        max: usize,
-        fetch: F,
-    ) -> Result<Vec<T>, UpstreamError>
-    where
-        F: Fn(&'a [I]) -> Fut,
-        Fut: Future<Output = Result<Vec<T>, UpstreamError>>,
-    {
-        if ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        if ids.len() <= max {
-            return fetch(ids).await;
-        }
-        let chunks = try_join_all(ids.chunks(max).map(&fetch)).await?;
-        Ok(chunks.into_iter().flatten().collect())
-    }
-}
-
 /// Query parameters as `k=v&k=v` (for cache keys).
 pub(super) fn join_query(query: &[(&str, String)]) -> String {
     let pairs: Vec<String> = query.iter().map(|(k, v)| format!("{k}={v}")).collect();
     pairs.join("&")
-}
-
-/// Comma-separated ids, as the batch endpoints take them.
-pub(super) fn join_ids<I: std::fmt::Display>(ids: &[I]) -> String {
-    use std::fmt::Write;
-    let mut out = String::with_capacity(ids.len() * 5);
-    for (i, id) in ids.iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        let _ = write!(out, "{id}");
-    }
-    out
 }
 
 #[derive(serde::Deserialize)]
@@ -854,13 +742,5 @@ mod tests {
         );
         let decoded: Vec<(String, String)> = url.query_pairs().into_owned().collect();
         assert_eq!(decoded, query.map(|(k, v)| (k.to_owned(), v)));
-    }
-
-    #[test]
-    fn ids_are_joined_with_commas() {
-        assert_eq!(
-            join_ids(&[RestaurantId(4), RestaurantId(8), RestaurantId(15)]),
-            "4,8,15"
-        );
     }
 }

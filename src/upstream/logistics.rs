@@ -4,11 +4,9 @@
 //! max-age=30`), so its entries are cached per location and restaurant, and
 //! identical calls in flight are shared.
 
-use std::sync::Arc;
-
 use serde::Serialize;
 
-use super::{Estimate, Location, RestaurantId, Service, UpstreamError, Upstreams, cached::KeyScope, http::Call};
+use super::{Estimate, Location, Outcomes, RestaurantId, Service, Upstreams, cached::KeyScope, http::Call};
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -21,18 +19,14 @@ const ROUTE: &str = "POST /estimates";
 
 impl Upstreams {
     /// Call 10: how long `ids` take to deliver to `location`.
-    pub async fn estimates(
-        &self,
-        location: Location,
-        ids: &[RestaurantId],
-    ) -> Result<Vec<Arc<Estimate>>, UpstreamError> {
+    pub async fn estimates(&self, location: Location, ids: &[RestaurantId]) -> Outcomes<Estimate> {
         let part = format!("at={},{}", location.lat, location.lng);
         let scope = KeyScope {
             service: Service::Logistics,
             route: ROUTE,
             part: &part,
         };
-        self.cached_batch(Some(scope), ids, 100, |chunk| async move {
+        self.cached_batch(scope, true, ids, 100, |chunk| async move {
             let call = Call {
                 service: Service::Logistics,
                 route: ROUTE,

@@ -8,9 +8,13 @@
 //! - one pooled `reqwest::Client` per service, built with its connect timeout;
 //! - a batch is never sent larger than the contract's maximum: larger requests are
 //!   split into chunks that go out concurrently;
+//! - a batch answers id by id ([`Outcomes`]): a failed chunk fails only its own
+//!   ids, and an entry of an answer that does not decode fails only the id it
+//!   names (it is not a failure of the service for its circuit breaker);
 //! - private calls carry `X-User-Id` for exactly the user the caller names, and the
 //!   only way to name a user is a [`UserId`] that the auth layer produced.
 
+mod batch;
 pub mod cache;
 mod cached;
 mod coalesce;
@@ -31,6 +35,7 @@ mod promotions;
 mod recommendations;
 mod users;
 
+pub use cached::Outcomes;
 pub use error::{ErrorKind, UpstreamError};
 pub use guard::{BreakerState, GuardSettings};
 pub use http::{Caching, HttpSettings, RequestContext, ServiceSettings, Upstreams};

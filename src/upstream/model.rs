@@ -364,35 +364,60 @@ pub struct Score {
     pub score: f64,
 }
 
-/// Records of the batch endpoints: each answers for one restaurant.
-pub trait PerRestaurant {
-    /// The restaurant this record is about.
-    fn restaurant_id(&self) -> RestaurantId;
+/// A record of a batch endpoint: it answers for one id, of whatever type the
+/// endpoint is asked by (a restaurant's, a dish's, an order's).
+///
+/// The batch machinery (chunking, the entity cache, per-id outcomes) is generic
+/// over it: a batch endpoint keyed by another id is one `BatchGet` and one impl.
+pub trait Keyed {
+    /// The id the endpoint is asked by and the record names.
+    type Id: Clone
+        + Eq
+        + std::hash::Hash
+        + Ord
+        + std::fmt::Display
+        + serde::de::DeserializeOwned
+        + Send
+        + Sync
+        + 'static;
+
+    /// The JSON field that carries the id, e.g. `restaurantId`: an entry that does
+    /// not decode still names its id there, so only that id fails.
+    const ID_FIELD: &'static str;
+
+    /// The id this record answers for.
+    fn id(&self) -> Self::Id;
 }
 
-macro_rules! per_restaurant {
-    ($($t:ty => $field:ident),* $(,)?) => {
-        $(impl PerRestaurant for $t {
-            fn restaurant_id(&self) -> RestaurantId {
+macro_rules! keyed {
+    ($($t:ty => $field:ident as $json:literal: $id:ty),* $(,)?) => {
+        $(impl Keyed for $t {
+            type Id = $id;
+            const ID_FIELD: &'static str = $json;
+
+            fn id(&self) -> $id {
                 self.$field
             }
         })*
     };
 }
 
-per_restaurant!(
-    Restaurant => id,
-    Menu => restaurant_id,
-    Rating => restaurant_id,
-    Estimate => restaurant_id,
-    Fees => restaurant_id,
-    Availability => restaurant_id,
-    Promotions => restaurant_id,
-    Score => restaurant_id,
+keyed!(
+    Restaurant => id as "id": RestaurantId,
+    Menu => restaurant_id as "restaurantId": RestaurantId,
+    Rating => restaurant_id as "restaurantId": RestaurantId,
+    Estimate => restaurant_id as "restaurantId": RestaurantId,
+    Fees => restaurant_id as "restaurantId": RestaurantId,
+    Availability => restaurant_id as "restaurantId": RestaurantId,
+    Promotions => restaurant_id as "restaurantId": RestaurantId,
+    Score => restaurant_id as "restaurantId": RestaurantId,
 );
 
-impl<T: PerRestaurant> PerRestaurant for std::sync::Arc<T> {
-    fn restaurant_id(&self) -> RestaurantId {
-        (**self).restaurant_id()
+impl<T: Keyed> Keyed for std::sync::Arc<T> {
+    type Id = T::Id;
+    const ID_FIELD: &'static str = T::ID_FIELD;
+
+    fn id(&self) -> T::Id {
+        (**self).id()
     }
 }

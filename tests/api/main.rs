@@ -5,6 +5,7 @@
 //! `TEST_LOG=1 cargo test` shows the gateway's logs.
 
 mod auth;
+mod batches;
 mod caching;
 mod failures;
 mod graphiql;
