@@ -11,12 +11,9 @@
 //! what a field reads of the record. [`UpstreamLoader::load_each`] answers a
 //! batch key by key: a key of a failed upstream chunk, or whose entry of the
 //! answer did not decode, gets that error; the other keys get their values.
-//! - [`Each<K>`] keys load through the DataLoader with that outcome as their value
-//!   (`Result<V, UpstreamError>`); [`load_one`] and [`prime_each`] read them.
-//! - Plain `K` keys (and [`prime`]) still answer a batch as one `Result`, for the
-//!   fields that read them that way: a batch with a failed key fails whole. Their
-//!   successful keys are cached all the same, and so the `K` loads of a later
-//!   wave get their own outcomes.
+//! [`Each<K>`] keys load through the DataLoader with that outcome as their value
+//! (`Result<V, UpstreamError>`); fields read them with [`load_one`] and
+//! [`prime_each`].
 //!
 //! A failed key is remembered for the rest of the request: a later load of it
 //! gets the same error without calling the failing service again.
@@ -112,8 +109,8 @@ pub type Id<K> = <<K as Resource>::Record as Keyed>::Id;
 /// and what a field reads of the answer.
 ///
 /// Batching is generic over it: a per-dish or per-order resource is a key type,
-/// a [`Keyed`] record and one impl here, like [`MenuKey`]'s, plus its line in
-/// `whole_batch!` while fields read plain keys.
+/// a [`Keyed`] record and one impl here, like [`MenuKey`]'s. Fields read it
+/// with [`load_one`] and [`prime_each`], each key with its own outcome.
 pub trait Resource: Clone + Eq + Hash + Send + Sync + 'static {
     /// The upstream record that answers a key.
     type Record: Keyed + Send + Sync + 'static;
@@ -181,31 +178,6 @@ pub async fn prime_each<K: Resource>(loader: &RequestLoader, keys: Vec<K>) -> Ha
         .await;
     found.extend(loaded);
     found
-}
-
-/// Like [`prime_each`], for the fields that read plain keys: the batch as one
-/// result, which fails whole when one of its keys failed (the keys that
-/// succeeded are remembered all the same; see `whole_batch!`).
-pub async fn prime<K>(
-    loader: &RequestLoader,
-    keys: Vec<K>,
-) -> Result<HashMap<K, <UpstreamLoader as Loader<K>>::Value>, UpstreamError>
-where
-    K: Send + Sync + Hash + Eq + Clone + 'static,
-    UpstreamLoader: Loader<K, Error = UpstreamError>,
-{
-    let mut found = loader.get_cached_values::<K>();
-    found.retain(|k, _| keys.contains(k));
-    let missing: Vec<K> = keys.into_iter().filter(|k| !found.contains_key(k)).collect();
-    if missing.is_empty() {
-        return Ok(found);
-    }
-    let loaded = loader.loader().load(&missing).await?;
-    loader
-        .feed_many(loaded.iter().map(|(k, v)| (k.clone(), v.clone())))
-        .await;
-    found.extend(loaded);
-    Ok(found)
 }
 
 /// Loads every per-restaurant resource for one request.
@@ -286,19 +258,6 @@ impl UpstreamLoader {
             known.extend(outcomes);
         }
     }
-
-    /// A batch for a plain-key load: whole, or the first failed key's error.
-    /// When it fails, its keys that succeeded are remembered, so that a later
-    /// load of them answers without a call (the DataLoader caches nothing of a
-    /// failed batch).
-    async fn load_whole<K: Resource>(&self, keys: &[K]) -> Result<HashMap<K, K::Value>, UpstreamError> {
-        let outcomes = self.load_each(keys).await;
-        let Some(error) = outcomes.values().find_map(|o| o.as_ref().err()).cloned() else {
-            return Ok(outcomes.into_iter().filter_map(|(k, v)| Some((k, v.ok()?))).collect());
-        };
-        self.remember(outcomes.into_iter().filter(|(_, o)| o.is_ok()));
-        Err(error)
-    }
 }
 
 impl<K: Resource> Loader<Each<K>> for UpstreamLoader {
@@ -311,31 +270,6 @@ impl<K: Resource> Loader<Each<K>> for UpstreamLoader {
         Ok(outcomes.into_iter().map(|(k, v)| (Each(k), v)).collect())
     }
 }
-
-/// Plain keys, for the fields that read a batch as one result: it fails whole
-/// when one of its keys failed (each key's own outcome is in [`Each<K>`]).
-macro_rules! whole_batch {
-    ($($key:ty),* $(,)?) => {
-        $(impl Loader<$key> for UpstreamLoader {
-            type Value = <$key as Resource>::Value;
-            type Error = UpstreamError;
-
-            async fn load(&self, keys: &[$key]) -> Result<HashMap<$key, Self::Value>, UpstreamError> {
-                self.load_whole(keys).await
-            }
-        })*
-    };
-}
-
-whole_batch!(
-    RestaurantKey,
-    MenuKey,
-    RatingKey,
-    AvailabilityKey,
-    PromotionsKey,
-    EstimateKey,
-    FeesKey
-);
 
 /// A resource asked by restaurant id alone.
 macro_rules! by_restaurant {

@@ -236,9 +236,7 @@ impl Order {
 
     /// The restaurant it came from; null if it no longer exists.
     async fn restaurant(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Restaurant>> {
-        let record = RequestScope::of(ctx)
-            .loader
-            .load_one(RestaurantKey(self.0.restaurant_id))
+        let record = super::loaders::load_one(&RequestScope::of(ctx).loader, RestaurantKey(self.0.restaurant_id))
             .await
             .gql()?;
         Ok(record.map(|r| Restaurant::from_record(r, &Vantage::default())))

@@ -6,7 +6,6 @@ use std::collections::HashMap;
 use std::hash::Hash;
 use std::sync::Arc;
 
-use async_graphql::dataloader::Loader;
 use async_graphql::{Context, ID, Lookahead, Object, SimpleObject};
 use time::OffsetDateTime;
 
@@ -14,8 +13,8 @@ use super::{
     common::{GeoPoint, LocationInput, Money},
     error::UpstreamResultExt,
     loaders::{
-        self, AvailabilityKey, EstimateKey, FeesKey, GeoKey, MenuKey, PromotionsKey, RatingKey, RequestLoader,
-        RestaurantKey, UpstreamLoader,
+        self, AvailabilityKey, EstimateKey, FeesKey, GeoKey, MenuKey, Outcome, PromotionsKey, RatingKey, RequestLoader,
+        Resource, RestaurantKey,
     },
     menu::{MenuAnswer, MenuPlan},
     scope::RequestScope,
@@ -56,15 +55,12 @@ struct Known {
     fees: Option<Fetched<upstream::Fees>>,
 }
 
-/// A service's answers for a page, as [`loaders::prime`] gives them.
-type Batch<K, V> = Option<Result<HashMap<K, V>, UpstreamError>>;
+/// A service's answers for a page, as [`loaders::prime_each`] gives them.
+type Batch<K, V> = Option<HashMap<K, Outcome<V>>>;
 
 /// One restaurant's share of a page's batch: `None` when there was no batch.
 fn share<K: Hash + Eq, V: Clone>(batch: &Batch<K, V>, key: &K) -> Option<Fetched<V>> {
-    batch.as_ref().map(|found| match found {
-        Ok(found) => Ok(found.get(key).cloned()),
-        Err(error) => Err(error.clone()),
-    })
+    batch.as_ref().map(|found| found.get(key).cloned().transpose())
 }
 
 /// Where a restaurant is being looked at from: the list's location and area.
@@ -112,7 +108,7 @@ impl Restaurant {
             .as_ref()
             .filter(|_| wants("deliveryFee") || wants("minimumOrder"));
         let (records, menus, ratings, availability, promotions, estimates, fees) = futures_util::join!(
-            loaders::prime(loader, keyed(ids, RestaurantKey)),
+            loaders::prime_each(loader, keyed(ids, RestaurantKey)),
             fetch(loader, wants("menu").then(|| keyed(ids, MenuKey))),
             fetch(loader, wants("rating").then(|| keyed(ids, RatingKey))),
             fetch(
@@ -129,7 +125,11 @@ impl Restaurant {
                 area.map(|area| ids.iter().map(|&id| FeesKey { area: area.clone(), id }).collect())
             ),
         );
-        let mut records = records.gql()?;
+        // The list needs every restaurant's record: one that failed fails it.
+        let mut records: HashMap<_, _> = (records.into_iter())
+            .map(|(key, record)| Ok((key, record?)))
+            .collect::<Result<_, UpstreamError>>()
+            .gql()?;
         Ok(ids
             .iter()
             .filter_map(|&id| {
@@ -155,29 +155,17 @@ fn keyed<K>(ids: &[RestaurantId], key: fn(RestaurantId) -> K) -> Vec<K> {
 
 /// What `load_all` fetched, when it did; else `key` through the request's
 /// DataLoader, which batches it with the other restaurants' keys.
-async fn known_or_load<K>(
-    ctx: &Context<'_>,
-    known: &Option<Fetched<<UpstreamLoader as Loader<K>>::Value>>,
-    key: K,
-) -> Fetched<<UpstreamLoader as Loader<K>>::Value>
-where
-    K: Send + Sync + Hash + Eq + Clone + 'static,
-    UpstreamLoader: Loader<K, Error = UpstreamError>,
-{
+async fn known_or_load<K: Resource>(ctx: &Context<'_>, known: &Option<Fetched<K::Value>>, key: K) -> Fetched<K::Value> {
     match known {
         Some(known) => known.clone(),
-        None => RequestScope::of(ctx).loader.load_one(key).await,
+        None => loaders::load_one(&RequestScope::of(ctx).loader, key).await,
     }
 }
 
 /// Loads `keys`, when the selection wants them, into the request's cache, and
 /// returns the batch (its error is remembered by the loader too).
-async fn fetch<K>(loader: &RequestLoader, keys: Option<Vec<K>>) -> Batch<K, <UpstreamLoader as Loader<K>>::Value>
-where
-    K: Send + Sync + Hash + Eq + Clone + 'static,
-    UpstreamLoader: Loader<K, Error = UpstreamError>,
-{
-    Some(loaders::prime(loader, keys?).await)
+async fn fetch<K: Resource>(loader: &RequestLoader, keys: Option<Vec<K>>) -> Batch<K, K::Value> {
+    Some(loaders::prime_each(loader, keys?).await)
 }
 
 /// Rating of a restaurant by its customers.
@@ -315,7 +303,7 @@ impl Restaurant {
             to: to.into(),
             id: self.restaurant_id(),
         };
-        let estimate = RequestScope::of(ctx).loader.load_one(key).await.gql()?;
+        let estimate = loaders::load_one(&RequestScope::of(ctx).loader, key).await.gql()?;
         Ok(estimate.map(DeliveryEstimate::from))
     }
 
@@ -372,7 +360,7 @@ impl Restaurant {
             area: area.clone(),
             id: self.restaurant_id(),
         };
-        RequestScope::of(ctx).loader.load_one(key).await.gql()
+        loaders::load_one(&RequestScope::of(ctx).loader, key).await.gql()
     }
 
     async fn availability(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<upstream::Availability>> {

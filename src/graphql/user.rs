@@ -200,7 +200,7 @@ pub async fn prefetch(ctx: &Context<'_>, viewer: &Viewer) -> async_graphql::Resu
         ids.dedup();
         let keys = ids.into_iter().map(super::loaders::RestaurantKey).collect();
         // Errors are remembered by the loader and reported by the fields.
-        let _ = super::loaders::prime(&RequestScope::of(ctx).loader, keys).await;
+        super::loaders::prime_each(&RequestScope::of(ctx).loader, keys).await;
     }
     profile
 }

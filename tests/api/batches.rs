@@ -224,7 +224,6 @@ async fn a_failed_menus_chunk_costs_the_other_chunk_nothing_upstream() {
 }
 
 #[tokio::test]
-#[ignore = "needs graphql/restaurant.rs to read per-key outcomes (loaders::prime_each, loaders::load_one)"]
 async fn a_failed_menus_chunk_nulls_only_its_own_menus() {
     let (_menus, _app, body, ids) = page_with_a_failing_chunk().await;
     let failing = failing_chunk(&ids, ids[0]);
@@ -317,7 +316,6 @@ async fn a_malformed_entry_is_a_bad_response_for_its_restaurant_and_never_opens_
 }
 
 #[tokio::test]
-#[ignore = "needs graphql/restaurant.rs to read per-key outcomes (loaders::prime_each, loaders::load_one)"]
 async fn a_malformed_entry_nulls_only_its_own_menu() {
     let (_menus, app, ids) = page_with_a_bad_entry().await;
     let bad = ids[2];
