@@ -2,9 +2,12 @@
 //!
 //! Sources, later ones winning: defaults in code, an optional TOML file
 //! (`--config FILE`), then environment variables `GATEWAY_<SECTION>__<KEY>`
-//! (e.g. `GATEWAY_AUTH__JWT_SECRET`, `GATEWAY_UPSTREAMS__BASE_URL`). Unknown keys are
-//! rejected, and [`Config::validate`] names the key of every bad value. Tests build
-//! `Config` values in code and never touch the process environment.
+//! (e.g. `GATEWAY_AUTH__JWT_SECRET`, `GATEWAY_UPSTREAMS__BASE_URL`). Unknown keys in
+//! the file are rejected; `GATEWAY_*` variables that name no key (Kubernetes sets
+//! `GATEWAY_PORT`, `GATEWAY_SERVICE_HOST`, ... for a Service named `gateway`) are
+//! set aside and reported by name (see [`Loaded::ignored_env`]). [`Config::validate`]
+//! names the key of every bad value. Tests build `Config` values in code, or read a
+//! given list of variables ([`Config::read`]), and never touch the process environment.
 
 use std::{
     collections::BTreeMap,
@@ -15,12 +18,14 @@ use std::{
 
 use figment::{
     Figment,
-    providers::{Env, Format, Serialized, Toml},
+    providers::{Format, Serialized, Toml},
 };
 use serde::{Deserialize, Serialize};
 use url::Url;
 
 use crate::upstream::Service;
+
+mod env;
 
 /// The prefix of the environment variables that override configuration keys.
 pub const ENV_PREFIX: &str = "GATEWAY_";
@@ -620,10 +625,45 @@ fn invalid(key: impl Into<String>, message: impl Into<String>) -> ConfigError {
     }
 }
 
+/// A configuration as read, before command-line overrides and validation.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    /// The configuration.
+    pub config: Config,
+    /// Names of the `GATEWAY_*` variables that name no configuration key, sorted
+    /// (values left out: they may be secrets). See [`Loaded::warn_ignored`].
+    pub ignored_env: Vec<String>,
+}
+
+impl Loaded {
+    /// Logs one warning listing [`Loaded::ignored_env`], if any (call it once
+    /// logging is set up).
+    pub fn warn_ignored(&self) {
+        if !self.ignored_env.is_empty() {
+            tracing::warn!(
+                variables = %self.ignored_env.join(", "),
+                "ignoring {} environment variable(s) that start with {ENV_PREFIX} but name no configuration key (keys are {ENV_PREFIX}<SECTION>__<KEY>)",
+                self.ignored_env.len()
+            );
+        }
+    }
+}
+
 impl Config {
-    /// Reads defaults, then `file` if given, then `GATEWAY_*` variables, and
-    /// validates the result.
-    pub fn load(file: Option<&Path>) -> Result<Config, ConfigError> {
+    /// Reads defaults, then `file` if given, then the process's `GATEWAY_*`
+    /// variables, and validates the result.
+    pub fn load(file: Option<&Path>) -> Result<Loaded, ConfigError> {
+        let loaded = Config::read(file, process_env())?;
+        loaded.config.validate()?;
+        Ok(loaded)
+    }
+
+    /// Reads defaults, then `file` if given, then those of `vars` that start with
+    /// [`ENV_PREFIX`], without validating (the caller applies command-line
+    /// overrides, then calls [`Config::validate`]). Variables with the prefix that
+    /// name no key are set aside in [`Loaded::ignored_env`]; an unknown key in the
+    /// file, or a bad value for a known key, is an error.
+    pub fn read(file: Option<&Path>, vars: impl IntoIterator<Item = (String, String)>) -> Result<Loaded, ConfigError> {
         let mut figment = Figment::from(Serialized::defaults(Config::default()));
         if let Some(file) = file {
             if !file.exists() {
@@ -631,12 +671,9 @@ impl Config {
             }
             figment = figment.merge(Toml::file(file));
         }
-        let config: Config = figment
-            .merge(Env::prefixed(ENV_PREFIX).split("__"))
-            .extract()
-            .map_err(Box::new)?;
-        config.validate()?;
-        Ok(config)
+        let (env, ignored_env) = env::EnvVars::split::<Config>(ENV_PREFIX, vars);
+        let config: Config = figment.merge(env).extract().map_err(Box::new)?;
+        Ok(Loaded { config, ignored_env })
     }
 
     /// Checks every value that types alone do not; the error names the key.
@@ -994,6 +1031,11 @@ impl Config {
     }
 }
 
+/// The process's environment variables (as text; figment reads them the same way).
+fn process_env() -> impl Iterator<Item = (String, String)> {
+    std::env::vars_os().map(|(k, v)| (k.to_string_lossy().into_owned(), v.to_string_lossy().into_owned()))
+}
+
 /// `base/<service>`: where the demo serves a service.
 pub fn service_url(base: &Url, service: Service) -> Url {
     let mut url = base.clone();
@@ -1079,6 +1121,100 @@ mod tests {
         std::fs::write(&file, "[server]\nlisten = \"127.0.0.1:4000\"\nlisten_port = 1\n").unwrap();
         let error = Config::load(Some(&file)).unwrap_err().to_string();
         assert!(error.contains("listen_port"), "{error}");
+    }
+
+    /// What Kubernetes puts in every pod's environment for a Service named `gateway`
+    /// listening on 4000, plus variables of other programs.
+    fn kubernetes_env() -> Vec<(String, String)> {
+        [
+            ("GATEWAY_PORT", "tcp://10.96.0.17:4000"),
+            ("GATEWAY_PORT_4000_TCP", "tcp://10.96.0.17:4000"),
+            ("GATEWAY_PORT_4000_TCP_ADDR", "10.96.0.17"),
+            ("GATEWAY_PORT_4000_TCP_PORT", "4000"),
+            ("GATEWAY_PORT_4000_TCP_PROTO", "tcp"),
+            ("GATEWAY_SERVICE_HOST", "10.96.0.17"),
+            ("GATEWAY_SERVICE_PORT", "4000"),
+            ("GATEWAY_SERVICE_PORT_HTTP", "4000"),
+            ("KUBERNETES_SERVICE_HOST", "10.96.0.1"),
+            ("PATH", "/usr/local/bin:/usr/bin"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect()
+    }
+
+    fn with(mut vars: Vec<(String, String)>, extra: &[(&str, &str)]) -> Vec<(String, String)> {
+        vars.extend(extra.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
+        vars
+    }
+
+    #[test]
+    fn kubernetes_service_variables_are_ignored_and_listed() {
+        let vars = with(
+            kubernetes_env(),
+            &[
+                ("GATEWAY_SERVER__LISTEN", "0.0.0.0:4000"),
+                ("GATEWAY_UPSTREAMS__SERVICES__MENUS", "http://menus.internal"),
+                ("GATEWAY_UPSTREAMS__BASE_URL", "http://upstreams.internal"),
+                ("GATEWAY_CACHE__TTL__MENUS", "30s"),
+                ("GATEWAY_LOG__FORMAT", "json"),
+            ],
+        );
+        let loaded = Config::read(None, vars).unwrap();
+        let config = &loaded.config;
+        config.validate().unwrap();
+        assert_eq!(config.server.listen, "0.0.0.0:4000".parse().unwrap());
+        assert_eq!(config.upstreams.services["menus"].as_str(), "http://menus.internal/");
+        assert_eq!(*config.cache.ttl["menus"], Duration::from_secs(30));
+        assert_eq!(config.log.format, LogFormat::Json);
+        assert_eq!(
+            loaded.ignored_env,
+            [
+                "GATEWAY_PORT",
+                "GATEWAY_PORT_4000_TCP",
+                "GATEWAY_PORT_4000_TCP_ADDR",
+                "GATEWAY_PORT_4000_TCP_PORT",
+                "GATEWAY_PORT_4000_TCP_PROTO",
+                "GATEWAY_SERVICE_HOST",
+                "GATEWAY_SERVICE_PORT",
+                "GATEWAY_SERVICE_PORT_HTTP",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_variable_naming_no_key_inside_a_section_is_ignored_too() {
+        let vars = with(
+            Vec::new(),
+            &[("GATEWAY_SERVER__LISTEN_PORT", "1"), ("GATEWAY__SERVER", "x")],
+        );
+        let loaded = Config::read(None, vars).unwrap();
+        assert_eq!(loaded.ignored_env, ["GATEWAY_SERVER__LISTEN_PORT", "GATEWAY__SERVER"]);
+        assert_eq!(loaded.config.server.listen, ServerConfig::default().listen);
+    }
+
+    #[test]
+    fn a_bad_value_for_a_known_key_is_still_an_error_naming_its_variable() {
+        for (name, value) in [
+            ("GATEWAY_SERVER__LISTEN", "port 4000"),
+            ("GATEWAY_SERVER__MODE", "staging"),
+            ("GATEWAY_UPSTREAMS__TIMEOUT", "soon"),
+            ("GATEWAY_UPSTREAMS__RETRY", "{max_attempts=2, typo=1}"),
+        ] {
+            let vars = with(kubernetes_env(), &[(name, value)]);
+            let error = Config::read(None, vars).unwrap_err().to_string();
+            assert!(error.contains(name), "{name}: {error}");
+        }
+    }
+
+    #[test]
+    fn unknown_keys_in_a_file_stay_an_error_whatever_the_environment() {
+        let dir = std::env::temp_dir().join(format!("dg-config-k8s-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("gateway.toml");
+        std::fs::write(&file, "[server]\nport = 4000\n").unwrap();
+        let error = Config::read(Some(&file), kubernetes_env()).unwrap_err().to_string();
+        assert!(error.contains("port") && error.contains("gateway.toml"), "{error}");
     }
 
     #[test]

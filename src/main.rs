@@ -67,7 +67,8 @@ struct ServeArgs {
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    let mut config = Config::load(cli.config.as_deref())?;
+    let loaded = Config::load(cli.config.as_deref())?;
+    let mut config = loaded.config.clone();
     match cli.command.unwrap_or(Command::Serve(ServeArgs::default())) {
         Command::Serve(args) => {
             if let Some(listen) = args.listen {
@@ -79,6 +80,7 @@ fn main() -> anyhow::Result<()> {
             }
             // Kept until main returns: dropping it flushes the spans not yet exported.
             let _telemetry = telemetry::init_with(&config.log, &config.telemetry);
+            loaded.warn_ignored();
             runtime()?.block_on(async {
                 let listener = TcpListener::bind(config.server.listen)
                     .await
@@ -92,6 +94,7 @@ fn main() -> anyhow::Result<()> {
             seed,
         } => {
             telemetry::init(&config.log);
+            loaded.warn_ignored();
             let demo_config = DemoConfig {
                 seed: seed.unwrap_or(config.demo.seed),
                 latency: Duration::from_millis(latency_ms),

@@ -8,6 +8,7 @@ mod auth;
 mod caching;
 mod failures;
 mod graphiql;
+mod hardening;
 mod helpers;
 mod http;
 mod observability;
