@@ -873,6 +873,18 @@ impl Config {
         {
             return Err(invalid("auth.jwks_url", format!("`{url}` is not an http(s) URL")));
         }
+        if let Some(url) = &auth.jwks_url
+            && production
+            && url.scheme() == "http"
+            && !is_loopback(url)
+        {
+            return Err(invalid(
+                "auth.jwks_url",
+                format!(
+                    "production mode refuses a key set over plain http (`{url}`): anyone on the path could swap the keys and sign tokens for any user; use https (plain http only to a loopback address)"
+                ),
+            ));
+        }
         if auth.jwks_refresh < Duration::from_secs(1) {
             return Err(invalid("auth.jwks_refresh", "must be at least 1s"));
         }
@@ -1045,6 +1057,17 @@ pub fn service_url(base: &Url, service: Service) -> Url {
     url
 }
 
+/// Whether `url` points at this host (`127.0.0.0/8`, `::1`, `localhost`), where
+/// plain http does not cross a network.
+fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
+        None => false,
+    }
+}
+
 fn check_http_url(key: &str, url: &Url) -> Result<(), ConfigError> {
     if !matches!(url.scheme(), "http" | "https") || url.cannot_be_a_base() || url.host().is_none() {
         return Err(invalid(key, format!("`{url}` is not an http(s) base URL")));
@@ -1215,6 +1238,31 @@ mod tests {
         std::fs::write(&file, "[server]\nport = 4000\n").unwrap();
         let error = Config::read(Some(&file), kubernetes_env()).unwrap_err().to_string();
         assert!(error.contains("port") && error.contains("gateway.toml"), "{error}");
+    }
+
+    #[test]
+    fn production_refuses_a_plain_http_key_set_by_name() {
+        let mut config = Config::default();
+        config.server.mode = Mode::Production;
+        config.upstreams.base_url = Some("http://upstreams.internal".parse().unwrap());
+        config.auth.algorithm = JwtAlgorithm::RS256;
+        config.auth.jwks_url = Some("http://id.example/.well-known/jwks.json".parse().unwrap());
+        let error = config.validate().unwrap_err().to_string();
+        assert!(error.contains("auth.jwks_url") && error.contains("https"), "{error}");
+
+        for allowed in [
+            "https://id.example/.well-known/jwks.json",
+            "http://127.0.0.1:8080/jwks.json",
+            "http://[::1]:8080/jwks.json",
+            "http://localhost:8080/jwks.json",
+        ] {
+            config.auth.jwks_url = Some(allowed.parse().unwrap());
+            config.validate().unwrap_or_else(|e| panic!("{allowed}: {e}"));
+        }
+        // Development keeps plain http, for a local identity provider.
+        config.server.mode = Mode::Development;
+        config.auth.jwks_url = Some("http://id.example/.well-known/jwks.json".parse().unwrap());
+        config.validate().unwrap();
     }
 
     #[test]

@@ -8,11 +8,20 @@
 use std::{
     io::{BufRead, BufReader},
     process::{Command, ExitStatus, Stdio},
-    sync::mpsc,
+    sync::{
+        Arc,
+        atomic::{AtomicU32, Ordering},
+        mpsc,
+    },
     time::{Duration, Instant},
 };
 
-use serde_json::Value;
+use delivery_gateway::config::JwtAlgorithm;
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::helpers::spawn_app_with;
 
 /// What Kubernetes puts in every pod's environment for a Service named `gateway`.
 const KUBERNETES_ENV: [(&str, &str); 8] = [
@@ -116,4 +125,105 @@ fn the_gateway_starts_among_kubernetes_service_variables_and_warns_once_listing_
     }
     assert!(!listed.contains("10.96.0.17"), "a value is logged: {listed}");
     assert!(!listed.contains("GATEWAY_DEMO__LATENCY"), "{listed}");
+}
+
+// --- item 9: standard-conformant tokens and key sets -------------------------------
+
+/// A key-set server: `/jwks.json` serves the set, `/moved` redirects to it; each
+/// counts its requests.
+struct RedirectingJwks {
+    base: String,
+    served: Arc<AtomicU32>,
+    redirected: Arc<AtomicU32>,
+}
+
+async fn redirecting_jwks(keys: Value) -> RedirectingJwks {
+    use axum::{Json, Router, http::header, response::IntoResponse, routing::get};
+    let served = Arc::new(AtomicU32::new(0));
+    let redirected = Arc::new(AtomicU32::new(0));
+    let (s, r) = (served.clone(), redirected.clone());
+    let router = Router::new()
+        .route(
+            "/jwks.json",
+            get(move || {
+                s.fetch_add(1, Ordering::SeqCst);
+                let keys = keys.clone();
+                async move { Json(keys) }
+            }),
+        )
+        .route(
+            "/moved",
+            get(move || {
+                r.fetch_add(1, Ordering::SeqCst);
+                async { (StatusCode::FOUND, [(header::LOCATION, "/jwks.json")]).into_response() }
+            }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    RedirectingJwks {
+        base,
+        served,
+        redirected,
+    }
+}
+
+fn fixture(name: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
+}
+
+fn rs256_key() -> EncodingKey {
+    EncodingKey::from_rsa_pem(&std::fs::read(fixture("rs256-private.pem")).unwrap()).unwrap()
+}
+
+fn rs256_token(claims: Value) -> String {
+    let mut header = Header::new(Algorithm::RS256);
+    header.kid = Some("one".into());
+    jsonwebtoken::encode(&header, &claims, &rs256_key()).unwrap()
+}
+
+#[tokio::test]
+async fn the_key_set_client_follows_no_redirect() {
+    let mut jwk = jsonwebtoken::jwk::Jwk::from_encoding_key(&rs256_key(), Algorithm::RS256).unwrap();
+    jwk.common.key_id = Some("one".into());
+    let jwks = redirecting_jwks(json!({ "keys": [jwk] })).await;
+    let moved = format!("{}/moved", jwks.base);
+    let app = spawn_app_with(move |c| {
+        c.auth.algorithm = JwtAlgorithm::RS256;
+        c.auth.jwks_url = Some(moved.parse().unwrap());
+    })
+    .await;
+
+    let token = rs256_token(json!({"sub": "42", "exp": 9_999_999_999u64}));
+    let (status, body) = app.query("{ me { id } }", json!({}), Some(&token)).await;
+
+    assert_eq!(status, 401, "{body}");
+    assert!(
+        jwks.redirected.load(Ordering::SeqCst) >= 1,
+        "the key set was never asked for"
+    );
+    assert_eq!(jwks.served.load(Ordering::SeqCst), 0, "the redirect was followed");
+}
+
+#[tokio::test]
+async fn a_token_whose_audience_is_an_array_holding_ours_is_accepted() {
+    let app = spawn_app_with(|c| c.auth.audience = Some("delivery".into())).await;
+    let key = EncodingKey::from_secret(app.config.auth.jwt_secret.as_bytes());
+    let sign = |aud: Value| {
+        let claims = json!({"sub": "42", "exp": 9_999_999_999u64, "aud": aud});
+        jsonwebtoken::encode(&Header::default(), &claims, &key).unwrap()
+    };
+
+    let (status, body) = app
+        .query("{ me { id } }", json!({}), Some(&sign(json!(["delivery", "other"]))))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["data"]["me"]["id"], "42");
+
+    let (status, _) = app
+        .query("{ me { id } }", json!({}), Some(&sign(json!(["other"]))))
+        .await;
+    assert_eq!(status, 401);
 }
