@@ -227,3 +227,25 @@ async fn a_token_whose_audience_is_an_array_holding_ours_is_accepted() {
         .await;
     assert_eq!(status, 401);
 }
+
+// --- item 13: quiet start ---------------------------------------------------------
+
+#[test]
+fn the_start_logs_each_fact_once_and_no_breaker_states() {
+    let log = started(run_binary(
+        &["serve", "--listen", "127.0.0.1:0"],
+        &[("GATEWAY_DEMO__LATENCY", "0ms")],
+    ));
+
+    let messages: Vec<&str> = log.iter().map(|l| l["message"].as_str().unwrap_or("")).collect();
+    assert!(
+        !messages.iter().any(|m| m.contains("circuit breaker")),
+        "breakers that never changed state were logged: {messages:#?}"
+    );
+    let mut distinct = messages.clone();
+    distinct.sort_unstable();
+    distinct.dedup();
+    assert_eq!(distinct.len(), messages.len(), "a line repeats: {messages:#?}");
+    // The embedded demo, then where GraphQL is served.
+    assert_eq!(messages.len(), 2, "{messages:#?}");
+}
