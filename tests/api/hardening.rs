@@ -7,6 +7,7 @@
 
 use std::{
     io::{BufRead, BufReader},
+    net::SocketAddr,
     process::{Command, ExitStatus, Stdio},
     sync::{
         Arc,
@@ -16,10 +17,14 @@ use std::{
     time::{Duration, Instant},
 };
 
-use delivery_gateway::config::JwtAlgorithm;
+use delivery_gateway::{
+    app,
+    config::{Config, JwtAlgorithm},
+};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
+use tokio::net::TcpListener;
 
 use crate::helpers::spawn_app_with;
 
@@ -248,4 +253,71 @@ fn the_start_logs_each_fact_once_and_no_breaker_states() {
     assert_eq!(distinct.len(), messages.len(), "a line repeats: {messages:#?}");
     // The embedded demo, then where GraphQL is served.
     assert_eq!(messages.len(), 2, "{messages:#?}");
+}
+
+// --- item 12: GraphiQL against real upstreams --------------------------------------
+
+/// A gateway started as `serve` starts it (`app::run`), on upstreams at a URL (a demo
+/// of its own, standing in for real services), configured by `adjust`.
+async fn run_on_real_upstreams(adjust: impl FnOnce(&mut Config)) -> SocketAddr {
+    let demo_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let demo_addr = demo_listener.local_addr().unwrap();
+    app::spawn_demo(demo_listener, Default::default());
+    let mut config = Config::default();
+    config.upstreams.base_url = Some(format!("http://{demo_addr}").parse().unwrap());
+    adjust(&mut config);
+    config.validate().unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { app::run(&config, listener, std::future::pending()).await });
+    addr
+}
+
+/// The GraphiQL page at `addr` and its configuration block, parsed.
+async fn graphiql_page(addr: SocketAddr) -> (String, Value) {
+    let html = reqwest::Client::new()
+        .get(format!("http://{addr}/graphql"))
+        .header("accept", "text/html")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let open = r#"<script id="graphiql-config" type="application/json">"#;
+    let start = html.find(open).expect("config block") + open.len();
+    let end = start + html[start..].find("</script>").unwrap();
+    let config = serde_json::from_str(&html[start..end]).unwrap();
+    (html, config)
+}
+
+#[tokio::test]
+async fn graphiql_on_real_upstreams_sends_no_placeholder_token_and_says_where_one_goes() {
+    let addr = run_on_real_upstreams(|_| {}).await;
+
+    let (html, page) = graphiql_page(addr).await;
+
+    let default_headers = page["defaultHeaders"].as_str().unwrap();
+    assert!(!default_headers.contains("Authorization"), "{default_headers}");
+    assert!(!html.contains("Bearer ey") && !html.contains("<token"), "{html}");
+    let notice = html.split("class=\"graphiql-notice\">").nth(1).expect("a notice line");
+    assert!(
+        notice.contains("Authorization") && notice.contains("Bearer"),
+        "{notice}"
+    );
+    // What the headers pane sends, `{ __typename }` with it answers.
+    let headers: serde_json::Map<String, Value> = serde_json::from_str(default_headers).unwrap();
+    let mut request = reqwest::Client::new()
+        .post(format!("http://{addr}/graphql"))
+        .json(&json!({"query": "{ __typename }"}));
+    for (name, value) in &headers {
+        request = request.header(name, value.as_str().unwrap());
+    }
+    let response = request.send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["data"]["__typename"], "Query");
+    for tab in page["tabs"].as_array().unwrap() {
+        assert_eq!(tab["headers"], page["defaultHeaders"]);
+    }
 }
