@@ -616,6 +616,28 @@ pub enum ConfigError {
         /// What is wrong with it.
         message: String,
     },
+    /// `server.mode = "production"` without settings it has no safe default for.
+    #[error("{}", production_unset_message(.0))]
+    ProductionUnset(Vec<Unset>),
+}
+
+/// A key that production mode needs set, with the variable that sets it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unset {
+    /// The dotted key, e.g. `auth.jwt_secret`.
+    pub key: &'static str,
+    /// Its environment variable, e.g. `GATEWAY_AUTH__JWT_SECRET`.
+    pub variable: &'static str,
+    /// What to set it to.
+    pub what: &'static str,
+}
+
+fn production_unset_message(missing: &[Unset]) -> String {
+    let mut message = String::from("server.mode is \"production\", which needs these set:");
+    for unset in missing {
+        message.push_str(&format!("\n  {} ({}): {}", unset.variable, unset.key, unset.what));
+    }
+    message
 }
 
 fn invalid(key: impl Into<String>, message: impl Into<String>) -> ConfigError {
@@ -678,6 +700,7 @@ impl Config {
 
     /// Checks every value that types alone do not; the error names the key.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        self.validate_production()?;
         if self.auth.jwt_secret.len() < 32 {
             return Err(invalid("auth.jwt_secret", "must be at least 32 bytes long"));
         }
@@ -743,10 +766,46 @@ impl Config {
             }
         }
         self.validate_security()?;
+        self.validate_log()
+    }
+
+    /// Checks `log.level`: all that the `demo-upstreams` command reads besides the
+    /// demo's seed.
+    pub fn validate_log(&self) -> Result<(), ConfigError> {
         if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
             return Err(invalid("log.level", "not a valid tracing filter"));
         }
         Ok(())
+    }
+
+    /// Production mode needs what has no safe default: a secret of its own (with
+    /// HS256) and the upstreams' URLs (it never starts the embedded demo, whose
+    /// GraphiQL page would hand out tokens). Lists everything missing at once, so
+    /// that one failed `docker run` says all there is to set.
+    fn validate_production(&self) -> Result<(), ConfigError> {
+        if self.server.mode != Mode::Production {
+            return Ok(());
+        }
+        let mut missing = Vec::new();
+        if self.auth.algorithm == JwtAlgorithm::HS256 && self.auth.jwt_secret == DEVELOPMENT_JWT_SECRET {
+            missing.push(Unset {
+                key: "auth.jwt_secret",
+                variable: "GATEWAY_AUTH__JWT_SECRET",
+                what: "a secret of your own, at least 32 bytes (`openssl rand -base64 48`); the default is public. Or auth.algorithm RS256/ES256 with auth.jwks_url or auth.public_key_file",
+            });
+        }
+        if self.uses_embedded_demo() {
+            missing.push(Unset {
+                key: "upstreams.base_url",
+                variable: "GATEWAY_UPSTREAMS__BASE_URL",
+                what: "where the upstream services are (or each of upstreams.services.<name>); production never starts the embedded demo",
+            });
+        }
+        if missing.is_empty() {
+            Ok(())
+        } else {
+            Err(ConfigError::ProductionUnset(missing))
+        }
     }
 
     fn validate_telemetry(&self) -> Result<(), ConfigError> {
@@ -828,12 +887,7 @@ impl Config {
         let auth = &self.auth;
         match auth.algorithm {
             JwtAlgorithm::HS256 => {
-                if production && auth.jwt_secret == DEVELOPMENT_JWT_SECRET {
-                    return Err(invalid(
-                        "auth.jwt_secret",
-                        "production mode refuses the development secret: set a secret of your own (GATEWAY_AUTH__JWT_SECRET) or use RS256/ES256",
-                    ));
-                }
+                // The development secret in production: `validate_production`.
                 if auth.public_key_file.is_some() || auth.jwks_url.is_some() {
                     return Err(invalid(
                         "auth.algorithm",
@@ -1044,7 +1098,7 @@ impl Config {
 }
 
 /// The process's environment variables (as text; figment reads them the same way).
-fn process_env() -> impl Iterator<Item = (String, String)> {
+pub fn process_env() -> impl Iterator<Item = (String, String)> {
     std::env::vars_os().map(|(k, v)| (k.to_string_lossy().into_owned(), v.to_string_lossy().into_owned()))
 }
 
@@ -1263,6 +1317,50 @@ mod tests {
         config.server.mode = Mode::Development;
         config.auth.jwks_url = Some("http://id.example/.well-known/jwks.json".parse().unwrap());
         config.validate().unwrap();
+    }
+
+    #[test]
+    fn production_lists_every_missing_setting_by_key_and_variable() {
+        let mut config = Config::default();
+        config.server.mode = Mode::Production;
+        let error = config.validate().unwrap_err();
+        assert!(
+            matches!(&error, ConfigError::ProductionUnset(m) if m.len() == 2),
+            "{error}"
+        );
+        let text = error.to_string();
+        for name in [
+            "auth.jwt_secret",
+            "GATEWAY_AUTH__JWT_SECRET",
+            "upstreams.base_url",
+            "GATEWAY_UPSTREAMS__BASE_URL",
+        ] {
+            assert!(text.contains(name), "{name} missing from: {text}");
+        }
+
+        config.auth.jwt_secret = "a-production-secret-that-is-long-enough-0123".into();
+        let text = config.validate().unwrap_err().to_string();
+        assert!(
+            text.contains("upstreams.base_url") && !text.contains("jwt_secret"),
+            "{text}"
+        );
+
+        config.upstreams.services.extend(
+            Service::ALL
+                .iter()
+                .map(|s| (s.name().to_owned(), "http://x.internal".parse().unwrap())),
+        );
+        config.validate().unwrap();
+        config.upstreams.services.clear();
+        config.upstreams.base_url = Some("http://upstreams.internal".parse().unwrap());
+        config.validate().unwrap();
+
+        config.auth.jwt_secret = DEVELOPMENT_JWT_SECRET.into();
+        let text = config.validate().unwrap_err().to_string();
+        assert!(
+            text.contains("auth.jwt_secret") && !text.contains("upstreams.base_url"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! The GraphiQL page as this gateway configures it: the acceptance operations as
 //! tabs, `HomeScreen` first, and a token for a demo user when running on the
-//! embedded demo. Against real upstreams the headers pane holds no `Authorization`
+//! embedded demo (development only: production mode never mints one). Against real upstreams the headers pane holds no `Authorization`
 //! (a placeholder there made every query, `{ __typename }` too, fail with `401`):
 //! a line of text above the playground says where a token goes.
 
@@ -20,9 +20,13 @@ const RESTAURANT: &str = include_str!("../../schema/operations/restaurant.graphq
 /// The page, with its Content-Security-Policy.
 pub fn page(state: &AppState) -> Response {
     let auth = &state.inner.auth;
+    // Never a token in production, whatever the caller passed as `demo_user`:
+    // signed with the real secret, it would be a real account for every browser.
+    let production = state.inner.introspection.production;
     let token = state
         .inner
         .demo_user
+        .filter(|_| !production)
         .map(|user| auth.mint(user))
         .filter(|token| !token.is_empty());
     // Where anyone may see it (`telemetry.upstream_trace = "on"`), ask for the

@@ -19,7 +19,9 @@ use std::{
 
 use delivery_gateway::{
     app,
-    config::{Config, JwtAlgorithm},
+    config::{Config, JwtAlgorithm, Mode},
+    server::{self, AppState},
+    upstream::UserId,
 };
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use reqwest::StatusCode;
@@ -320,4 +322,129 @@ async fn graphiql_on_real_upstreams_sends_no_placeholder_token_and_says_where_on
     for tab in page["tabs"].as_array().unwrap() {
         assert_eq!(tab["headers"], page["defaultHeaders"]);
     }
+}
+
+// --- item 3: safe shipped defaults --------------------------------------------------
+
+/// The final stage's `ENV` settings and `CMD` arguments of the repository's
+/// Dockerfile: what `docker run` of the image starts the binary with.
+fn dockerfile_env_and_cmd() -> (Vec<(String, String)>, Vec<String>) {
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/Dockerfile")).unwrap();
+    let joined = text.replace("\\\n", " ");
+    let last_stage = joined.rsplit("\nFROM ").next().unwrap();
+    let mut env = Vec::new();
+    let mut cmd = Vec::new();
+    for line in last_stage.lines().map(str::trim) {
+        if let Some(settings) = line.strip_prefix("ENV ") {
+            for setting in settings.split_whitespace() {
+                let (key, value) = setting.split_once('=').expect("ENV KEY=VALUE");
+                env.push((key.to_owned(), value.to_owned()));
+            }
+        } else if let Some(args) = line.strip_prefix("CMD ") {
+            cmd = serde_json::from_str(args).expect("CMD in exec form");
+        }
+    }
+    (env, cmd)
+}
+
+/// Runs the binary as the image does, plus `extra` variables, listening on a free
+/// loopback port instead of 0.0.0.0:4000.
+fn run_as_the_image(extra: &[(&str, &str)]) -> Run {
+    let (image_env, cmd) = dockerfile_env_and_cmd();
+    assert!(
+        !cmd.iter().any(|a| a == "--listen"),
+        "the test overrides the address through GATEWAY_SERVER__LISTEN"
+    );
+    let mut env: Vec<(&str, &str)> = image_env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    env.push(("GATEWAY_SERVER__LISTEN", "127.0.0.1:0"));
+    env.extend_from_slice(extra);
+    let args: Vec<&str> = cmd.iter().map(String::as_str).collect();
+    run_binary(&args, &env)
+}
+
+fn refused(run: Run) -> String {
+    match run {
+        Run::Exited(status, stderr) => {
+            assert!(!status.success(), "exited 0:\n{stderr}");
+            stderr
+        }
+        Run::Started(log) => panic!("the image started: {log:#?}"),
+    }
+}
+
+const SECRET: &str = "a-production-secret-that-is-long-enough-0123";
+
+#[test]
+fn the_image_runs_production_mode_and_says_what_to_set_without_secret_or_upstreams() {
+    let (env, _) = dockerfile_env_and_cmd();
+    assert!(
+        env.contains(&("GATEWAY_SERVER__MODE".into(), "production".into())),
+        "{env:?}"
+    );
+
+    let stderr = refused(run_as_the_image(&[]));
+    for name in ["GATEWAY_AUTH__JWT_SECRET", "GATEWAY_UPSTREAMS__BASE_URL"] {
+        assert!(stderr.contains(name), "{name} not named:\n{stderr}");
+    }
+
+    let stderr = refused(run_as_the_image(&[("GATEWAY_AUTH__JWT_SECRET", SECRET)]));
+    assert!(stderr.contains("GATEWAY_UPSTREAMS__BASE_URL"), "{stderr}");
+    assert!(!stderr.contains("GATEWAY_AUTH__JWT_SECRET"), "{stderr}");
+
+    let stderr = refused(run_as_the_image(&[(
+        "GATEWAY_UPSTREAMS__BASE_URL",
+        "http://127.0.0.1:9",
+    )]));
+    assert!(stderr.contains("GATEWAY_AUTH__JWT_SECRET"), "{stderr}");
+
+    // Given both, it starts.
+    started(run_as_the_image(&[
+        ("GATEWAY_AUTH__JWT_SECRET", SECRET),
+        ("GATEWAY_UPSTREAMS__BASE_URL", "http://127.0.0.1:9"),
+    ]));
+}
+
+#[tokio::test]
+async fn production_mode_never_starts_the_embedded_demo() {
+    let mut config = Config::default();
+    config.server.mode = Mode::Production;
+    config.auth.jwt_secret = SECRET.into();
+    let error = config.validate().unwrap_err().to_string();
+    assert!(error.contains("upstreams.base_url"), "{error}");
+
+    // Nor when a caller skips validation.
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let run = tokio::time::timeout(
+        Duration::from_secs(10),
+        app::run(&config, listener, std::future::pending()),
+    )
+    .await
+    .expect("app::run started serving");
+    let error = format!("{:#}", run.unwrap_err());
+    assert!(error.contains("upstreams.base_url"), "{error}");
+}
+
+#[tokio::test]
+async fn production_mode_mints_no_token_in_the_graphiql_page() {
+    // Even when handed a demo user, as the embedded demo would.
+    let demo_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let demo_addr = demo_listener.local_addr().unwrap();
+    app::spawn_demo(demo_listener, Default::default());
+    let mut config = Config::default();
+    config.server.mode = Mode::Production;
+    config.auth.jwt_secret = SECRET.into();
+    config.upstreams.base_url = Some(format!("http://{demo_addr}").parse().unwrap());
+    config.validate().unwrap();
+    let wiring = app::wire(&config).await.unwrap();
+    let state = AppState::new(&config, wiring.upstreams, Some(UserId(42)));
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let router = server::router(state, config.server.max_body_bytes, config.server.max_in_flight);
+    tokio::spawn(server::serve(listener, router, std::future::pending()));
+
+    let (html, page) = graphiql_page(addr).await;
+
+    assert!(!html.contains("Bearer ey"), "a token in the page: {html}");
+    assert!(!page["defaultHeaders"].as_str().unwrap().contains("Authorization"));
+    assert!(html.contains("graphiql-notice"), "no line saying where a token goes");
 }
