@@ -16,5 +16,12 @@ RUN useradd --system --uid 10001 --no-create-home gateway
 COPY --from=build /src/target/release/delivery-gateway /usr/local/bin/delivery-gateway
 USER gateway
 EXPOSE 4000
+# Production mode on all interfaces: the image starts only once it is given a secret
+# (GATEWAY_AUTH__JWT_SECRET, or RS256/ES256 keys) and the upstreams' URLs
+# (GATEWAY_UPSTREAMS__BASE_URL); without them it prints what to set and exits 1.
+# Development mode (the embedded demo, a public secret) is for a laptop, not an image.
+# tests/api/hardening.rs runs the binary with these variables and this command.
+ENV GATEWAY_SERVER__MODE=production \
+    GATEWAY_SERVER__LISTEN=0.0.0.0:4000
 ENTRYPOINT ["delivery-gateway"]
-CMD ["serve", "--listen", "0.0.0.0:4000"]
+CMD ["serve"]

@@ -8,7 +8,7 @@ use tokio::net::TcpListener;
 use url::Url;
 
 use crate::{
-    config::{Config, service_url},
+    config::{Config, Mode, service_url},
     demo::{self, Demo, DemoConfig},
     server::{self, AppState},
     upstream::{
@@ -43,6 +43,12 @@ pub fn spawn_demo(listener: TcpListener, config: DemoConfig) -> Demo {
 pub async fn wire(config: &Config) -> anyhow::Result<Wiring> {
     let (bases, embedded_demo): (HashMap<Service, Url>, _) = match config.service_urls() {
         Some(urls) => (urls.into_iter().collect(), None),
+        // `Config::validate` refuses this too; kept here for callers that skip it.
+        None if config.server.mode == Mode::Production => {
+            anyhow::bail!(
+                "production mode never starts the embedded demo: set upstreams.base_url (GATEWAY_UPSTREAMS__BASE_URL)"
+            )
+        }
         None => {
             let listener = TcpListener::bind("127.0.0.1:0")
                 .await
@@ -159,6 +165,9 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let wiring = wire(config).await?;
+    // GraphiQL gets a demo user's token only on the embedded demo, which only
+    // development runs (`wire`): a page that hands out tokens signed with a real
+    // secret hands out accounts.
     let demo_user = wiring.embedded_demo.map(|addr| {
         tracing::info!(
             %addr,

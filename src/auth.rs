@@ -12,7 +12,9 @@
 //!   key server).
 //!
 //! `exp` is required and `nbf` checked, both with `auth.leeway`; `iss` and `aud`
-//! when configured. The only way the rest of the gateway learns a [`UserId`] is
+//! when configured (`aud` as one string or an array that holds the audience). The
+//! JWKS client follows no redirect, and production refuses a plain-`http` JWKS URL
+//! at start (`Config::validate`). The only way the rest of the gateway learns a [`UserId`] is
 //! [`Authenticator::authenticate`].
 
 use std::{
@@ -49,12 +51,24 @@ struct Claims {
     /// Issuer.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     iss: Option<String>,
-    /// Audience.
+    /// Audience: one or several (jsonwebtoken checks it against `auth.audience`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    aud: Option<String>,
+    aud: Option<Audience>,
     /// Space-separated scopes (OAuth 2).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     scope: Option<String>,
+}
+
+/// The `aud` claim, which RFC 7519 (4.1.3) allows as one string or an array of
+/// them; identity providers issue both. Only read so that either form decodes: the
+/// check against `auth.audience` is jsonwebtoken's.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(untagged)]
+enum Audience {
+    /// `"aud": "delivery"`.
+    One(String),
+    /// `"aud": ["delivery", "billing"]`.
+    Many(Vec<String>),
 }
 
 /// Who a valid token names, and what it may do beyond reading that user's data.
@@ -238,7 +252,7 @@ impl Authenticator {
             exp: now + self.token_ttl.as_secs(),
             iat: Some(now),
             iss: self.issuer.clone(),
-            aud: self.audience.clone(),
+            aud: self.audience.clone().map(Audience::One),
             scope: (!scopes.is_empty()).then(|| scopes.join(" ")),
         };
         // HS256 over a serialisable struct cannot fail with a valid key.
@@ -281,7 +295,10 @@ impl Jwks {
         Self {
             url: None,
             algorithm,
+            // A redirect is an error, never followed: the key set comes from the
+            // configured URL only (the audit's finding 4).
             client: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
                 .timeout(Duration::from_secs(3))
                 .connect_timeout(Duration::from_secs(1))
                 .build()
@@ -372,7 +389,11 @@ impl Jwks {
     }
 
     async fn fetch(&self, url: &Url) -> Result<HashMap<String, DecodingKey>, JwksError> {
-        let mut response = self.client.get(url.clone()).send().await?.error_for_status()?;
+        let response = self.client.get(url.clone()).send().await?;
+        if response.status().is_redirection() {
+            return Err(JwksError::Redirect(response.status()));
+        }
+        let mut response = response.error_for_status()?;
         let mut body = Vec::new();
         while let Some(chunk) = response.chunk().await? {
             if body.len() + chunk.len() > MAX_JWKS_BYTES {
@@ -407,6 +428,8 @@ enum JwksError {
     Json(#[from] serde_json::Error),
     #[error("JWKS is larger than {MAX_JWKS_BYTES} bytes")]
     TooLarge,
+    #[error("the JWKS URL answered {0}: redirects are not followed (set auth.jwks_url to where the keys are)")]
+    Redirect(reqwest::StatusCode),
 }
 
 #[cfg(test)]
@@ -519,6 +542,27 @@ mod tests {
         })
         .mint(UserId(7));
         assert_eq!(check(&strict, &other_audience), Err(AuthError::Invalid));
+    }
+
+    #[test]
+    fn an_audience_array_is_accepted_when_it_holds_the_configured_audience() {
+        let auth = Authenticator::new(&AuthConfig {
+            audience: Some("delivery".into()),
+            ..AuthConfig::default()
+        });
+        let encoding = auth.encoding.clone().unwrap();
+        let token = |aud: serde_json::Value| {
+            let claims = serde_json::json!({"sub": "7", "exp": 9_999_999_999u64, "aud": aud});
+            jsonwebtoken::encode(&Header::default(), &claims, &encoding).unwrap()
+        };
+        let both = token(serde_json::json!(["billing", "delivery"]));
+        assert_eq!(check(&auth, &both), Ok(Some(UserId(7))));
+        let one = token(serde_json::json!("delivery"));
+        assert_eq!(check(&auth, &one), Ok(Some(UserId(7))));
+        let others = token(serde_json::json!(["billing", "elsewhere"]));
+        assert_eq!(check(&auth, &others), Err(AuthError::Invalid));
+        let none = token(serde_json::json!([]));
+        assert_eq!(check(&auth, &none), Err(AuthError::Invalid));
     }
 
     #[test]

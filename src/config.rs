@@ -2,9 +2,12 @@
 //!
 //! Sources, later ones winning: defaults in code, an optional TOML file
 //! (`--config FILE`), then environment variables `GATEWAY_<SECTION>__<KEY>`
-//! (e.g. `GATEWAY_AUTH__JWT_SECRET`, `GATEWAY_UPSTREAMS__BASE_URL`). Unknown keys are
-//! rejected, and [`Config::validate`] names the key of every bad value. Tests build
-//! `Config` values in code and never touch the process environment.
+//! (e.g. `GATEWAY_AUTH__JWT_SECRET`, `GATEWAY_UPSTREAMS__BASE_URL`). Unknown keys in
+//! the file are rejected; `GATEWAY_*` variables that name no key (Kubernetes sets
+//! `GATEWAY_PORT`, `GATEWAY_SERVICE_HOST`, ... for a Service named `gateway`) are
+//! set aside and reported by name (see [`Loaded::ignored_env`]). [`Config::validate`]
+//! names the key of every bad value. Tests build `Config` values in code, or read a
+//! given list of variables ([`Config::read`]), and never touch the process environment.
 
 use std::{
     collections::BTreeMap,
@@ -15,12 +18,14 @@ use std::{
 
 use figment::{
     Figment,
-    providers::{Env, Format, Serialized, Toml},
+    providers::{Format, Serialized, Toml},
 };
 use serde::{Deserialize, Serialize};
 use url::Url;
 
 use crate::upstream::Service;
+
+mod env;
 
 /// The prefix of the environment variables that override configuration keys.
 pub const ENV_PREFIX: &str = "GATEWAY_";
@@ -611,6 +616,28 @@ pub enum ConfigError {
         /// What is wrong with it.
         message: String,
     },
+    /// `server.mode = "production"` without settings it has no safe default for.
+    #[error("{}", production_unset_message(.0))]
+    ProductionUnset(Vec<Unset>),
+}
+
+/// A key that production mode needs set, with the variable that sets it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unset {
+    /// The dotted key, e.g. `auth.jwt_secret`.
+    pub key: &'static str,
+    /// Its environment variable, e.g. `GATEWAY_AUTH__JWT_SECRET`.
+    pub variable: &'static str,
+    /// What to set it to.
+    pub what: &'static str,
+}
+
+fn production_unset_message(missing: &[Unset]) -> String {
+    let mut message = String::from("server.mode is \"production\", which needs these set:");
+    for unset in missing {
+        message.push_str(&format!("\n  {} ({}): {}", unset.variable, unset.key, unset.what));
+    }
+    message
 }
 
 fn invalid(key: impl Into<String>, message: impl Into<String>) -> ConfigError {
@@ -620,10 +647,45 @@ fn invalid(key: impl Into<String>, message: impl Into<String>) -> ConfigError {
     }
 }
 
+/// A configuration as read, before command-line overrides and validation.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    /// The configuration.
+    pub config: Config,
+    /// Names of the `GATEWAY_*` variables that name no configuration key, sorted
+    /// (values left out: they may be secrets). See [`Loaded::warn_ignored`].
+    pub ignored_env: Vec<String>,
+}
+
+impl Loaded {
+    /// Logs one warning listing [`Loaded::ignored_env`], if any (call it once
+    /// logging is set up).
+    pub fn warn_ignored(&self) {
+        if !self.ignored_env.is_empty() {
+            tracing::warn!(
+                variables = %self.ignored_env.join(", "),
+                "ignoring {} environment variable(s) that start with {ENV_PREFIX} but name no configuration key (keys are {ENV_PREFIX}<SECTION>__<KEY>)",
+                self.ignored_env.len()
+            );
+        }
+    }
+}
+
 impl Config {
-    /// Reads defaults, then `file` if given, then `GATEWAY_*` variables, and
-    /// validates the result.
-    pub fn load(file: Option<&Path>) -> Result<Config, ConfigError> {
+    /// Reads defaults, then `file` if given, then the process's `GATEWAY_*`
+    /// variables, and validates the result.
+    pub fn load(file: Option<&Path>) -> Result<Loaded, ConfigError> {
+        let loaded = Config::read(file, process_env())?;
+        loaded.config.validate()?;
+        Ok(loaded)
+    }
+
+    /// Reads defaults, then `file` if given, then those of `vars` that start with
+    /// [`ENV_PREFIX`], without validating (the caller applies command-line
+    /// overrides, then calls [`Config::validate`]). Variables with the prefix that
+    /// name no key are set aside in [`Loaded::ignored_env`]; an unknown key in the
+    /// file, or a bad value for a known key, is an error.
+    pub fn read(file: Option<&Path>, vars: impl IntoIterator<Item = (String, String)>) -> Result<Loaded, ConfigError> {
         let mut figment = Figment::from(Serialized::defaults(Config::default()));
         if let Some(file) = file {
             if !file.exists() {
@@ -631,16 +693,14 @@ impl Config {
             }
             figment = figment.merge(Toml::file(file));
         }
-        let config: Config = figment
-            .merge(Env::prefixed(ENV_PREFIX).split("__"))
-            .extract()
-            .map_err(Box::new)?;
-        config.validate()?;
-        Ok(config)
+        let (env, ignored_env) = env::EnvVars::split::<Config>(ENV_PREFIX, vars);
+        let config: Config = figment.merge(env).extract().map_err(Box::new)?;
+        Ok(Loaded { config, ignored_env })
     }
 
     /// Checks every value that types alone do not; the error names the key.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        self.validate_production()?;
         if self.auth.jwt_secret.len() < 32 {
             return Err(invalid("auth.jwt_secret", "must be at least 32 bytes long"));
         }
@@ -706,10 +766,46 @@ impl Config {
             }
         }
         self.validate_security()?;
+        self.validate_log()
+    }
+
+    /// Checks `log.level`: all that the `demo-upstreams` command reads besides the
+    /// demo's seed.
+    pub fn validate_log(&self) -> Result<(), ConfigError> {
         if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
             return Err(invalid("log.level", "not a valid tracing filter"));
         }
         Ok(())
+    }
+
+    /// Production mode needs what has no safe default: a secret of its own (with
+    /// HS256) and the upstreams' URLs (it never starts the embedded demo, whose
+    /// GraphiQL page would hand out tokens). Lists everything missing at once, so
+    /// that one failed `docker run` says all there is to set.
+    fn validate_production(&self) -> Result<(), ConfigError> {
+        if self.server.mode != Mode::Production {
+            return Ok(());
+        }
+        let mut missing = Vec::new();
+        if self.auth.algorithm == JwtAlgorithm::HS256 && self.auth.jwt_secret == DEVELOPMENT_JWT_SECRET {
+            missing.push(Unset {
+                key: "auth.jwt_secret",
+                variable: "GATEWAY_AUTH__JWT_SECRET",
+                what: "a secret of your own, at least 32 bytes (`openssl rand -base64 48`); the default is public. Or auth.algorithm RS256/ES256 with auth.jwks_url or auth.public_key_file",
+            });
+        }
+        if self.uses_embedded_demo() {
+            missing.push(Unset {
+                key: "upstreams.base_url",
+                variable: "GATEWAY_UPSTREAMS__BASE_URL",
+                what: "where the upstream services are (or each of upstreams.services.<name>); production never starts the embedded demo",
+            });
+        }
+        if missing.is_empty() {
+            Ok(())
+        } else {
+            Err(ConfigError::ProductionUnset(missing))
+        }
     }
 
     fn validate_telemetry(&self) -> Result<(), ConfigError> {
@@ -791,12 +887,7 @@ impl Config {
         let auth = &self.auth;
         match auth.algorithm {
             JwtAlgorithm::HS256 => {
-                if production && auth.jwt_secret == DEVELOPMENT_JWT_SECRET {
-                    return Err(invalid(
-                        "auth.jwt_secret",
-                        "production mode refuses the development secret: set a secret of your own (GATEWAY_AUTH__JWT_SECRET) or use RS256/ES256",
-                    ));
-                }
+                // The development secret in production: `validate_production`.
                 if auth.public_key_file.is_some() || auth.jwks_url.is_some() {
                     return Err(invalid(
                         "auth.algorithm",
@@ -835,6 +926,18 @@ impl Config {
             && (!matches!(url.scheme(), "http" | "https") || url.host().is_none())
         {
             return Err(invalid("auth.jwks_url", format!("`{url}` is not an http(s) URL")));
+        }
+        if let Some(url) = &auth.jwks_url
+            && production
+            && url.scheme() == "http"
+            && !is_loopback(url)
+        {
+            return Err(invalid(
+                "auth.jwks_url",
+                format!(
+                    "production mode refuses a key set over plain http (`{url}`): anyone on the path could swap the keys and sign tokens for any user; use https (plain http only to a loopback address)"
+                ),
+            ));
         }
         if auth.jwks_refresh < Duration::from_secs(1) {
             return Err(invalid("auth.jwks_refresh", "must be at least 1s"));
@@ -994,6 +1097,11 @@ impl Config {
     }
 }
 
+/// The process's environment variables (as text; figment reads them the same way).
+pub fn process_env() -> impl Iterator<Item = (String, String)> {
+    std::env::vars_os().map(|(k, v)| (k.to_string_lossy().into_owned(), v.to_string_lossy().into_owned()))
+}
+
 /// `base/<service>`: where the demo serves a service.
 pub fn service_url(base: &Url, service: Service) -> Url {
     let mut url = base.clone();
@@ -1001,6 +1109,17 @@ pub fn service_url(base: &Url, service: Service) -> Url {
         segments.pop_if_empty().push(service.name());
     }
     url
+}
+
+/// Whether `url` points at this host (`127.0.0.0/8`, `::1`, `localhost`), where
+/// plain http does not cross a network.
+fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
+        None => false,
+    }
 }
 
 fn check_http_url(key: &str, url: &Url) -> Result<(), ConfigError> {
@@ -1079,6 +1198,169 @@ mod tests {
         std::fs::write(&file, "[server]\nlisten = \"127.0.0.1:4000\"\nlisten_port = 1\n").unwrap();
         let error = Config::load(Some(&file)).unwrap_err().to_string();
         assert!(error.contains("listen_port"), "{error}");
+    }
+
+    /// What Kubernetes puts in every pod's environment for a Service named `gateway`
+    /// listening on 4000, plus variables of other programs.
+    fn kubernetes_env() -> Vec<(String, String)> {
+        [
+            ("GATEWAY_PORT", "tcp://10.96.0.17:4000"),
+            ("GATEWAY_PORT_4000_TCP", "tcp://10.96.0.17:4000"),
+            ("GATEWAY_PORT_4000_TCP_ADDR", "10.96.0.17"),
+            ("GATEWAY_PORT_4000_TCP_PORT", "4000"),
+            ("GATEWAY_PORT_4000_TCP_PROTO", "tcp"),
+            ("GATEWAY_SERVICE_HOST", "10.96.0.17"),
+            ("GATEWAY_SERVICE_PORT", "4000"),
+            ("GATEWAY_SERVICE_PORT_HTTP", "4000"),
+            ("KUBERNETES_SERVICE_HOST", "10.96.0.1"),
+            ("PATH", "/usr/local/bin:/usr/bin"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect()
+    }
+
+    fn with(mut vars: Vec<(String, String)>, extra: &[(&str, &str)]) -> Vec<(String, String)> {
+        vars.extend(extra.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
+        vars
+    }
+
+    #[test]
+    fn kubernetes_service_variables_are_ignored_and_listed() {
+        let vars = with(
+            kubernetes_env(),
+            &[
+                ("GATEWAY_SERVER__LISTEN", "0.0.0.0:4000"),
+                ("GATEWAY_UPSTREAMS__SERVICES__MENUS", "http://menus.internal"),
+                ("GATEWAY_UPSTREAMS__BASE_URL", "http://upstreams.internal"),
+                ("GATEWAY_CACHE__TTL__MENUS", "30s"),
+                ("GATEWAY_LOG__FORMAT", "json"),
+            ],
+        );
+        let loaded = Config::read(None, vars).unwrap();
+        let config = &loaded.config;
+        config.validate().unwrap();
+        assert_eq!(config.server.listen, "0.0.0.0:4000".parse().unwrap());
+        assert_eq!(config.upstreams.services["menus"].as_str(), "http://menus.internal/");
+        assert_eq!(*config.cache.ttl["menus"], Duration::from_secs(30));
+        assert_eq!(config.log.format, LogFormat::Json);
+        assert_eq!(
+            loaded.ignored_env,
+            [
+                "GATEWAY_PORT",
+                "GATEWAY_PORT_4000_TCP",
+                "GATEWAY_PORT_4000_TCP_ADDR",
+                "GATEWAY_PORT_4000_TCP_PORT",
+                "GATEWAY_PORT_4000_TCP_PROTO",
+                "GATEWAY_SERVICE_HOST",
+                "GATEWAY_SERVICE_PORT",
+                "GATEWAY_SERVICE_PORT_HTTP",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_variable_naming_no_key_inside_a_section_is_ignored_too() {
+        let vars = with(
+            Vec::new(),
+            &[("GATEWAY_SERVER__LISTEN_PORT", "1"), ("GATEWAY__SERVER", "x")],
+        );
+        let loaded = Config::read(None, vars).unwrap();
+        assert_eq!(loaded.ignored_env, ["GATEWAY_SERVER__LISTEN_PORT", "GATEWAY__SERVER"]);
+        assert_eq!(loaded.config.server.listen, ServerConfig::default().listen);
+    }
+
+    #[test]
+    fn a_bad_value_for_a_known_key_is_still_an_error_naming_its_variable() {
+        for (name, value) in [
+            ("GATEWAY_SERVER__LISTEN", "port 4000"),
+            ("GATEWAY_SERVER__MODE", "staging"),
+            ("GATEWAY_UPSTREAMS__TIMEOUT", "soon"),
+            ("GATEWAY_UPSTREAMS__RETRY", "{max_attempts=2, typo=1}"),
+        ] {
+            let vars = with(kubernetes_env(), &[(name, value)]);
+            let error = Config::read(None, vars).unwrap_err().to_string();
+            assert!(error.contains(name), "{name}: {error}");
+        }
+    }
+
+    #[test]
+    fn unknown_keys_in_a_file_stay_an_error_whatever_the_environment() {
+        let dir = std::env::temp_dir().join(format!("dg-config-k8s-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("gateway.toml");
+        std::fs::write(&file, "[server]\nport = 4000\n").unwrap();
+        let error = Config::read(Some(&file), kubernetes_env()).unwrap_err().to_string();
+        assert!(error.contains("port") && error.contains("gateway.toml"), "{error}");
+    }
+
+    #[test]
+    fn production_refuses_a_plain_http_key_set_by_name() {
+        let mut config = Config::default();
+        config.server.mode = Mode::Production;
+        config.upstreams.base_url = Some("http://upstreams.internal".parse().unwrap());
+        config.auth.algorithm = JwtAlgorithm::RS256;
+        config.auth.jwks_url = Some("http://id.example/.well-known/jwks.json".parse().unwrap());
+        let error = config.validate().unwrap_err().to_string();
+        assert!(error.contains("auth.jwks_url") && error.contains("https"), "{error}");
+
+        for allowed in [
+            "https://id.example/.well-known/jwks.json",
+            "http://127.0.0.1:8080/jwks.json",
+            "http://[::1]:8080/jwks.json",
+            "http://localhost:8080/jwks.json",
+        ] {
+            config.auth.jwks_url = Some(allowed.parse().unwrap());
+            config.validate().unwrap_or_else(|e| panic!("{allowed}: {e}"));
+        }
+        // Development keeps plain http, for a local identity provider.
+        config.server.mode = Mode::Development;
+        config.auth.jwks_url = Some("http://id.example/.well-known/jwks.json".parse().unwrap());
+        config.validate().unwrap();
+    }
+
+    #[test]
+    fn production_lists_every_missing_setting_by_key_and_variable() {
+        let mut config = Config::default();
+        config.server.mode = Mode::Production;
+        let error = config.validate().unwrap_err();
+        assert!(
+            matches!(&error, ConfigError::ProductionUnset(m) if m.len() == 2),
+            "{error}"
+        );
+        let text = error.to_string();
+        for name in [
+            "auth.jwt_secret",
+            "GATEWAY_AUTH__JWT_SECRET",
+            "upstreams.base_url",
+            "GATEWAY_UPSTREAMS__BASE_URL",
+        ] {
+            assert!(text.contains(name), "{name} missing from: {text}");
+        }
+
+        config.auth.jwt_secret = "a-production-secret-that-is-long-enough-0123".into();
+        let text = config.validate().unwrap_err().to_string();
+        assert!(
+            text.contains("upstreams.base_url") && !text.contains("jwt_secret"),
+            "{text}"
+        );
+
+        config.upstreams.services.extend(
+            Service::ALL
+                .iter()
+                .map(|s| (s.name().to_owned(), "http://x.internal".parse().unwrap())),
+        );
+        config.validate().unwrap();
+        config.upstreams.services.clear();
+        config.upstreams.base_url = Some("http://upstreams.internal".parse().unwrap());
+        config.validate().unwrap();
+
+        config.auth.jwt_secret = DEVELOPMENT_JWT_SECRET.into();
+        let text = config.validate().unwrap_err().to_string();
+        assert!(
+            text.contains("auth.jwt_secret") && !text.contains("upstreams.base_url"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -6,7 +6,12 @@ use std::{net::SocketAddr, path::PathBuf, time::Duration};
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use delivery_gateway::{
-    app, auth::Authenticator, config::Config, demo::DemoConfig, graphql, telemetry, upstream::UserId,
+    app,
+    auth::Authenticator,
+    config::{self, Config},
+    demo::DemoConfig,
+    graphql, telemetry,
+    upstream::UserId,
 };
 use tokio::net::TcpListener;
 use url::Url;
@@ -67,7 +72,10 @@ struct ServeArgs {
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    let mut config = Config::load(cli.config.as_deref())?;
+    // Validated per command, after the command line's overrides (`--upstreams`
+    // can supply what production mode requires).
+    let loaded = Config::read(cli.config.as_deref(), config::process_env())?;
+    let mut config = loaded.config.clone();
     match cli.command.unwrap_or(Command::Serve(ServeArgs::default())) {
         Command::Serve(args) => {
             if let Some(listen) = args.listen {
@@ -75,10 +83,11 @@ fn main() -> anyhow::Result<()> {
             }
             if let Some(url) = args.upstreams {
                 config.upstreams.base_url = Some(url);
-                config.validate()?;
             }
+            config.validate()?;
             // Kept until main returns: dropping it flushes the spans not yet exported.
             let _telemetry = telemetry::init_with(&config.log, &config.telemetry);
+            loaded.warn_ignored();
             runtime()?.block_on(async {
                 let listener = TcpListener::bind(config.server.listen)
                     .await
@@ -91,7 +100,11 @@ fn main() -> anyhow::Result<()> {
             latency_ms,
             seed,
         } => {
+            // It serves the demo alone: of the configuration it reads only
+            // `log` and `demo.seed` (the image's production settings do not apply).
+            config.validate_log()?;
             telemetry::init(&config.log);
+            loaded.warn_ignored();
             let demo_config = DemoConfig {
                 seed: seed.unwrap_or(config.demo.seed),
                 latency: Duration::from_millis(latency_ms),
@@ -112,6 +125,7 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Token { user } => {
+            config.validate()?;
             anyhow::ensure!(user > 0, "--user must be a positive user id");
             let auth = Authenticator::new(&config.auth);
             anyhow::ensure!(

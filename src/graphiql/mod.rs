@@ -26,7 +26,7 @@ use serde_json::{Value, json};
 /// It names the GraphiQL version and a revision of our own files (`init.js`,
 /// `page.css`): bump the revision whenever either changes, because browsers cache these
 /// URLs for a year without asking again.
-pub const ASSET_PREFIX: &str = "/graphiql/4.1.2-r2/";
+pub const ASSET_PREFIX: &str = "/graphiql/4.1.2-r3/";
 
 /// One tab the playground opens with.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -55,6 +55,8 @@ pub struct PageOptions {
     /// Open the "Upstream calls" panel at start (the page asks for the upstream
     /// waterfall by default).
     pub show_upstream: bool,
+    /// A line of text above the playground, e.g. where a token goes; `None`: no line.
+    pub notice: Option<String>,
 }
 
 /// One embedded file served under [`ASSET_PREFIX`].
@@ -148,10 +150,15 @@ pub fn page(options: &PageOptions) -> String {
     <script id="graphiql-config" type="application/json">{config}</script>
 {head}  </head>
   <body>
-    <div id="graphiql">Loading…</div>
+{notice}    <div id="graphiql">Loading…</div>
   </body>
 </html>
 "#,
+        notice = options
+            .notice
+            .as_deref()
+            .map(|text| format!("    <p class=\"graphiql-notice\">{}</p>\n", escape_html(text)))
+            .unwrap_or_default(),
         title = escape_html(&options.title),
         config = script_safe_json(&config_json(options)),
     )

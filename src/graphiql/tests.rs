@@ -16,6 +16,7 @@ fn options_with_query(query: &str) -> PageOptions {
         default_headers: Some(r#"{"Authorization": "Bearer demo"}"#.to_owned()),
         title: "Gateway <playground>".to_owned(),
         show_upstream: false,
+        notice: None,
     }
 }
 
@@ -155,4 +156,15 @@ fn the_csp_allows_no_inline_or_eval_script() {
     assert_eq!(script_src, "script-src 'self'");
     assert!(!csp.contains("unsafe-eval"));
     assert!(csp.contains("frame-ancestors 'none'"));
+}
+
+#[test]
+fn a_notice_is_one_escaped_line_above_the_playground() {
+    let mut options = options_with_query("{ __typename }");
+    assert!(!page(&options).contains("graphiql-notice"));
+    options.notice = Some(r#"Add "Authorization": "Bearer <token>""#.to_owned());
+    let html = page(&options);
+    let notice = html.find(r#"<p class="graphiql-notice">"#).expect("the notice");
+    assert!(notice < html.find(r#"<div id="graphiql">"#).unwrap());
+    assert!(html.contains("Add &quot;Authorization&quot;: &quot;Bearer &lt;token&gt;&quot;</p>"));
 }

@@ -1,6 +1,8 @@
 //! The GraphiQL page as this gateway configures it: the acceptance operations as
 //! tabs, `HomeScreen` first, and a token for a demo user when running on the
-//! embedded demo.
+//! embedded demo (development only: production mode never mints one). Against real upstreams the headers pane holds no `Authorization`
+//! (a placeholder there made every query, `{ __typename }` too, fail with `401`):
+//! a line of text above the playground says where a token goes.
 
 use axum::{
     http::{HeaderValue, header},
@@ -17,18 +19,43 @@ const RESTAURANT: &str = include_str!("../../schema/operations/restaurant.graphq
 
 /// The page, with its Content-Security-Policy.
 pub fn page(state: &AppState) -> Response {
-    let token = match state.inner.demo_user {
-        Some(user) => state.inner.auth.mint(user),
-        None => "<token: delivery-gateway token --user ID>".to_owned(),
-    };
+    let auth = &state.inner.auth;
+    // Never a token in production, whatever the caller passed as `demo_user`:
+    // signed with the real secret, it would be a real account for every browser.
+    let production = state.inner.introspection.production;
+    let token = state
+        .inner
+        .demo_user
+        .filter(|_| !production)
+        .map(|user| auth.mint(user))
+        .filter(|token| !token.is_empty());
     // Where anyone may see it (`telemetry.upstream_trace = "on"`), ask for the
     // upstream waterfall by default: the page's "Upstream calls" panel shows it.
-    let trace = if state.inner.observe.waterfall_for_everyone() {
-        ",\n  \"X-Upstream-Trace\": \"1\""
+    let trace = state.inner.observe.waterfall_for_everyone();
+    let mut lines = Vec::new();
+    lines.extend(
+        token
+            .as_ref()
+            .map(|token| format!("  \"Authorization\": \"Bearer {token}\"")),
+    );
+    if trace {
+        lines.push("  \"X-Upstream-Trace\": \"1\"".to_owned());
+    }
+    let headers = if lines.is_empty() {
+        "{}".to_owned()
     } else {
-        ""
+        format!("{{\n{}\n}}", lines.join(",\n"))
     };
-    let headers = format!("{{\n  \"Authorization\": \"Bearer {token}\"{trace}\n}}");
+    let notice = token.is_none().then(|| {
+        let source = if auth.can_mint() {
+            "your identity provider, or `delivery-gateway token --user ID` with this gateway's configuration"
+        } else {
+            "your identity provider"
+        };
+        format!(
+            "Signed-in queries (`me`): add \"Authorization\": \"Bearer <token>\" to the Headers tab below the query, with a token from {source}. Public queries need no header."
+        )
+    });
     let options = PageOptions {
         endpoint: "/graphql".to_owned(),
         tabs: vec![
@@ -52,7 +79,8 @@ pub fn page(state: &AppState) -> Response {
         ],
         default_headers: Some(headers),
         title: "delivery-gateway · GraphiQL".to_owned(),
-        show_upstream: !trace.is_empty(),
+        show_upstream: trace,
+        notice,
     };
     (
         [

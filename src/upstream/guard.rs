@@ -87,8 +87,10 @@ impl failsafe::Instrument for Watch {
     }
 
     fn on_closed(&self) {
-        self.state.store(0, Ordering::Relaxed);
-        tracing::info!(service = self.service.name(), "circuit breaker closed");
+        // failsafe also calls this when the breaker is built: log transitions only.
+        if self.state.swap(0, Ordering::Relaxed) != 0 {
+            tracing::info!(service = self.service.name(), "circuit breaker closed");
+        }
     }
 }
 

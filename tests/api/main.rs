@@ -9,6 +9,7 @@ mod batches;
 mod caching;
 mod failures;
 mod graphiql;
+mod hardening;
 mod helpers;
 mod http;
 mod observability;
