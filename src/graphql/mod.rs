@@ -59,14 +59,14 @@ pub fn build_schema(options: SchemaOptions) -> GatewaySchema {
 /// pass) happens behind it.
 pub struct Executor {
     schema: GatewaySchema,
-    shapes: shape::Shapes,
+    shapes: std::sync::Arc<shape::Shapes>,
 }
 
 impl Executor {
     /// The schema built with `options`, and its shapes.
     pub fn new(options: SchemaOptions) -> Executor {
         let schema = build_schema(options);
-        let shapes = shape::Shapes::from_sdl(&schema.sdl());
+        let shapes = std::sync::Arc::new(shape::Shapes::from_sdl(&schema.sdl()));
         Executor { schema, shapes }
     }
 
@@ -80,25 +80,80 @@ impl Executor {
     /// shapes the answer as the spec's execution-error rules and `on_error` say.
     pub async fn execute(
         &self,
-        mut request: async_graphql::Request,
+        request: async_graphql::Request,
         document: &ExecutableDocument,
         scope: RequestScope,
         on_error: OnError,
     ) -> async_graphql::Response {
-        let operation_name = request.operation_name.take();
-        if let Some(operation) = selected_operation(document, operation_name.as_deref()) {
-            shape::with_defaults(&mut request.variables, &operation.node);
-        }
-        let variables = request.variables.clone();
-        request.operation_name.clone_from(&operation_name);
-        // The request executes (and edits) a copy; `document` stays to shape the answer.
-        request.set_parsed_query(document.clone());
-        let raw_json = plan::RawJson::for_document(document);
-        let mut response = self.schema.execute(request.data(scope).data(raw_json)).await;
-        self.shapes
-            .shape(&mut response, document, operation_name.as_deref(), &variables, on_error);
+        let (request, variables) = prepare(request, document, scope);
+        let mut response = self.schema.execute(request).await;
+        self.shapes.shape(
+            &mut response,
+            document,
+            variables.operation_name(),
+            &variables.values,
+            on_error,
+        );
         response
     }
+
+    /// [`Executor::execute`] for an operation that answers a stream of events (a
+    /// subscription; a query or mutation answers one): each event shaped as one
+    /// answer.
+    pub fn execute_stream(
+        &self,
+        request: async_graphql::Request,
+        document: std::sync::Arc<ExecutableDocument>,
+        scope: RequestScope,
+        on_error: OnError,
+    ) -> impl futures_util::Stream<Item = async_graphql::Response> + Send + 'static {
+        use futures_util::StreamExt;
+        let (request, variables) = prepare(request, &document, scope);
+        let shapes = self.shapes.clone();
+        self.schema.execute_stream(request).map(move |mut response| {
+            shapes.shape(
+                &mut response,
+                &document,
+                variables.operation_name(),
+                &variables.values,
+                on_error,
+            );
+            response
+        })
+    }
+}
+
+/// What shaping needs of a request once it is handed to async-graphql.
+struct Asked {
+    operation_name: Option<String>,
+    values: async_graphql::Variables,
+}
+
+impl Asked {
+    fn operation_name(&self) -> Option<&str> {
+        self.operation_name.as_deref()
+    }
+}
+
+/// `request` ready to run on `document` in `scope`: its variables with their
+/// defaults (async-graphql applies `@skip(if: $v)` with the request's values
+/// only), the parsed document handed over (the request executes, and edits, a
+/// copy; `document` stays to shape the answer), and where plans may splice JSON.
+fn prepare(
+    mut request: async_graphql::Request,
+    document: &ExecutableDocument,
+    scope: RequestScope,
+) -> (async_graphql::Request, Asked) {
+    if let Some(operation) = selected_operation(document, request.operation_name.as_deref()) {
+        shape::with_defaults(&mut request.variables, &operation.node);
+    }
+    let asked = Asked {
+        operation_name: request.operation_name.clone(),
+        values: request.variables.clone(),
+    };
+    request.set_parsed_query(document.clone());
+    let raw_json = plan::RawJson::for_document(document);
+    (request.data(scope).data(raw_json), asked)
 }
 
 /// The SDL, exactly as `schema/schema.graphql` holds it.
