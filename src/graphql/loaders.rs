@@ -192,6 +192,17 @@ pub struct UpstreamLoader {
 }
 
 impl UpstreamLoader {
+    /// The upstream services, for a [`Resource::fetch`].
+    pub fn upstreams(&self) -> &Upstreams {
+        &self.upstreams
+    }
+
+    /// Who the request is for (`None`: anonymous), for a [`Resource::fetch`] of
+    /// private data.
+    pub fn viewer(&self) -> Option<UserId> {
+        self.viewer
+    }
+
     /// A loader for one request, made by `viewer` (`None`: anonymous).
     pub fn new(upstreams: Upstreams, viewer: Option<UserId>) -> Self {
         Self {

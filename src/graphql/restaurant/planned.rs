@@ -447,7 +447,8 @@ mod tests {
 
     /// Every field of `Restaurant` in the schema, and of every type below it.
     fn every_field() -> String {
-        crate::graphql::shape::Shapes::from_sdl(&crate::graphql::sdl()).select_all("Restaurant")
+        crate::graphql::shape::Shapes::from_sdl(&crate::graphql::sdl())
+            .select_all("Restaurant", crate::graphql::menu::ANSWERED_BY_RESOLVERS)
     }
 
     #[tokio::test]
