@@ -41,6 +41,11 @@ use crate::upstream;
 /// upstream's answer). A selection holding one is answered by the resolvers.
 pub const ANSWERED_BY_RESOLVERS: &[(&str, &str)] = &[];
 
+/// Whether the plan leaves `field` of `type_name` to the resolvers.
+fn by_resolvers(type_name: &str, field: &str) -> bool {
+    ANSWERED_BY_RESOLVERS.contains(&(type_name, field))
+}
+
 /// A restaurant's menu.
 pub struct Menu(pub Arc<upstream::Menu>);
 
@@ -157,6 +162,7 @@ impl MenuPlan {
     pub fn compile<'a>(selection: impl Iterator<Item = SelectionField<'a>>, raw: bool) -> Option<MenuPlan> {
         let plan = Plan::compile(selection, |name, fields| {
             Some(match name {
+                _ if by_resolvers("Menu", name) => return None,
                 "__typename" => MenuField::Typename,
                 "categories" => MenuField::Categories(Plan::compile(inner(fields), category_field)?),
                 _ => return None,
@@ -241,6 +247,7 @@ enum ItemField {
 
 fn category_field(name: &str, fields: &[SelectionField<'_>]) -> Option<CategoryField> {
     Some(match name {
+        _ if by_resolvers("MenuCategory", name) => return None,
         "__typename" => CategoryField::Typename,
         "name" => CategoryField::Name,
         "items" => CategoryField::Items(Plan::compile(inner(fields), item_field)?),
@@ -250,6 +257,7 @@ fn category_field(name: &str, fields: &[SelectionField<'_>]) -> Option<CategoryF
 
 fn item_field(name: &str, fields: &[SelectionField<'_>]) -> Option<ItemField> {
     Some(match name {
+        _ if by_resolvers("MenuItem", name) => return None,
         "__typename" => ItemField::Typename,
         "id" => ItemField::Id,
         "name" => ItemField::Name,
