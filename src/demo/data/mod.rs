@@ -12,7 +12,8 @@ mod cities;
 mod clock;
 mod delivery;
 mod geo;
-mod hash;
+/// Hashing of (seed, tag, ids) into data: for a demo route that makes its own.
+pub(crate) mod hash;
 mod menus;
 mod offers;
 mod orders;
