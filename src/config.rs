@@ -1149,7 +1149,7 @@ mod tests {
         let mut config = Config::default();
         config.upstreams.base_url = Some("http://127.0.0.1:4001".parse().unwrap());
         let urls = config.service_urls().unwrap();
-        assert_eq!(urls.len(), 13);
+        assert_eq!(urls.len(), Service::ALL.len());
         assert!(
             urls.iter()
                 .any(|(s, u)| *s == Service::Menus && u.as_str() == "http://127.0.0.1:4001/menus")
