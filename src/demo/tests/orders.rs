@@ -479,8 +479,8 @@ async fn a_placed_order_moves_on_the_demo_clock() {
         order
     };
 
-    // 200: the 120 s ride takes 0.6 s of wall time, long enough to be seen riding.
-    set_clock(&demo, 200.0).await;
+    // 100: the 120 s ride takes 1.2 s of wall time, long enough to be seen riding.
+    set_clock(&demo, 100.0).await;
     let mut versions = vec![1];
     for wanted in ["PREPARING", "ON_THE_WAY"] {
         let seen = wait_for_order(&demo, id, |o| status(o) == wanted).await;
@@ -496,15 +496,17 @@ async fn a_placed_order_moves_on_the_demo_clock() {
     assert!(courier["lat"].is_f64() && courier["lng"].is_f64());
     assert_eq!(order_of(&demo, id).await, riding, "a stopped clock changes nothing");
 
-    set_clock(&demo, 200.0).await;
-    let moved = wait_for_order(&demo, id, |o| {
-        o["tracking"]["courier"].is_object() && o["tracking"]["courier"] != riding["tracking"]["courier"]
-    })
-    .await;
+    set_clock(&demo, 100.0).await;
+    // The courier moves on (or, on a starved machine, has already arrived).
+    let moved = wait_for_order(&demo, id, |o| o["tracking"]["courier"] != riding["tracking"]["courier"]).await;
     versions.push(moved["tracking"]["version"].as_u64().expect("a version"));
     let delivered = wait_for_order(&demo, id, |o| status(o) == "DELIVERED").await;
     versions.push(delivered["tracking"]["version"].as_u64().expect("a version"));
-    assert!(versions.windows(2).all(|w| w[0] < w[1]), "{versions:?}");
+    versions.dedup();
+    assert!(
+        versions.windows(2).all(|w| w[0] < w[1]) && versions.len() >= 4,
+        "{versions:?}"
+    );
     assert_eq!(delivered["tracking"]["etaMinutes"], 0);
     assert_eq!(delivered["tracking"]["courier"], Value::Null);
     assert_eq!(delivered["tracking"]["version"], 27);
