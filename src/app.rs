@@ -59,6 +59,7 @@ pub async fn wire(config: &Config) -> anyhow::Result<Wiring> {
                 DemoConfig {
                     seed: config.demo.seed,
                     latency: config.demo.latency,
+                    clock_speed: config.demo.clock_speed,
                 },
             );
             let base: Url = format!("http://{addr}").parse()?;

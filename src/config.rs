@@ -390,6 +390,10 @@ pub struct DemoSettings {
     pub latency: Duration,
     /// Put a token for this demo user in GraphiQL's headers pane.
     pub graphiql_user: u64,
+    /// Speed of the demo clock that placed orders move on (0 to 1,000; 10 by
+    /// default, so a courier moves within a minute in GraphiQL). `POST
+    /// /_admin/reset` sets it to 1, as the upstream contract says.
+    pub clock_speed: f64,
 }
 
 /// Logging.
@@ -576,6 +580,7 @@ impl Default for DemoSettings {
             seed: crate::demo::DemoConfig::default().seed,
             latency: Duration::from_millis(20),
             graphiql_user: 42,
+            clock_speed: 10.0,
         }
     }
 }
@@ -723,6 +728,9 @@ impl Config {
             if timeout.is_zero() || timeout > Duration::from_secs(60) {
                 return Err(invalid(key, "must be between 1ms and 60s"));
             }
+        }
+        if !(0.0..=crate::demo::MAX_CLOCK_SPEED).contains(&self.demo.clock_speed) {
+            return Err(invalid("demo.clock_speed", "must be between 0 and 1000"));
         }
         self.validate_resilience()?;
         self.validate_caching()?;
@@ -1154,6 +1162,19 @@ mod tests {
             urls.iter()
                 .any(|(s, u)| *s == Service::Menus && u.as_str() == "http://127.0.0.1:4001/menus")
         );
+    }
+
+    #[test]
+    fn the_demo_clock_runs_10_times_faster_by_default_and_at_most_1000() {
+        let mut config = Config::default();
+        assert_eq!(config.demo.clock_speed, 10.0);
+        config.demo.clock_speed = 1_001.0;
+        let error = config.validate().unwrap_err().to_string();
+        assert!(error.contains("demo.clock_speed"), "{error}");
+        config.demo.clock_speed = f64::NAN;
+        assert!(config.validate().is_err());
+        config.demo.clock_speed = 0.0;
+        config.validate().unwrap();
     }
 
     #[test]

@@ -48,6 +48,9 @@ enum Command {
         /// Seed of the generated data.
         #[arg(long)]
         seed: Option<u64>,
+        /// Speed of the demo clock placed orders move on (0 to 1000; 0 stops it).
+        #[arg(long, default_value_t = 1.0, value_parser = clock_speed)]
+        clock_speed: f64,
     },
     /// Print the schema (SDL).
     Schema,
@@ -68,6 +71,16 @@ struct ServeArgs {
     /// demo serves them (overrides `upstreams.base_url`).
     #[arg(long, value_name = "URL")]
     upstreams: Option<Url>,
+}
+
+/// `--clock-speed`: a number from 0 to 1000.
+fn clock_speed(raw: &str) -> Result<f64, String> {
+    let speed: f64 = raw.parse().map_err(|_| format!("{raw:?} is not a number"))?;
+    if (0.0..=delivery_gateway::demo::MAX_CLOCK_SPEED).contains(&speed) {
+        Ok(speed)
+    } else {
+        Err("must be between 0 and 1000".to_owned())
+    }
 }
 
 fn main() -> anyhow::Result<()> {
@@ -99,6 +112,7 @@ fn main() -> anyhow::Result<()> {
             listen,
             latency_ms,
             seed,
+            clock_speed,
         } => {
             // It serves the demo alone: of the configuration it reads only
             // `log` and `demo.seed` (the image's production settings do not apply).
@@ -108,12 +122,13 @@ fn main() -> anyhow::Result<()> {
             let demo_config = DemoConfig {
                 seed: seed.unwrap_or(config.demo.seed),
                 latency: Duration::from_millis(latency_ms),
+                clock_speed,
             };
             runtime()?.block_on(async {
                 let listener = TcpListener::bind(listen)
                     .await
                     .with_context(|| format!("binding {listen} (--listen)"))?;
-                tracing::info!(%listen, seed = demo_config.seed, latency_ms, "demo upstreams listening");
+                tracing::info!(%listen, seed = demo_config.seed, latency_ms, clock_speed, "demo upstreams listening");
                 let demo = delivery_gateway::demo::Demo::new(demo_config);
                 delivery_gateway::demo::serve(listener, demo, app::shutdown_signal())
                     .await

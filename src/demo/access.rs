@@ -17,14 +17,19 @@ pub(crate) fn user_header(headers: &HeaderMap) -> Option<String> {
 /// `Ok` when `X-User-Id` names `user_id`; 403 when it is missing, unreadable or
 /// names someone else.
 pub(crate) fn require_user(headers: &HeaderMap, user_id: u64) -> Result<(), ApiError> {
-    let named = headers
-        .get(USER_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok());
-    match named {
-        Some(id) if id == user_id => Ok(()),
+    match named_user(headers)? {
+        id if id == user_id => Ok(()),
         _ => Err(ApiError::Forbidden),
     }
+}
+
+/// The user `X-User-Id` names; 403 when it is missing or unreadable.
+pub(crate) fn named_user(headers: &HeaderMap) -> Result<u64, ApiError> {
+    headers
+        .get(USER_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .ok_or(ApiError::Forbidden)
 }
 
 #[cfg(test)]
@@ -40,6 +45,7 @@ mod tests {
         assert!(require_user(&headers, 42).is_err());
         headers.insert(USER_HEADER, HeaderValue::from_static("42"));
         assert!(require_user(&headers, 42).is_ok());
+        assert_eq!(named_user(&headers).ok(), Some(42));
         assert_eq!(user_header(&headers).as_deref(), Some("42"));
     }
 }

@@ -3,13 +3,20 @@
 //!
 //! - `GET /_admin/faults`: `{"<service>": Fault, ..}`
 //! - `PUT /_admin/faults` with `{"service": "menus" | "*", "latencyMs", "jitterMs",
-//!   "errorRate", "hang", "malformed"}`: replaces that service's settings (missing
-//!   fields 0 / `false`); answers like `GET`. Unknown service or field: 400.
+//!   "errorRate", "hang", "malformed", "afterCommit"}`: replaces that service's
+//!   settings (missing fields 0 / `false`); answers like `GET`. Unknown service or
+//!   field: 400.
 //! - `GET /_admin/stats`: [`StatsSnapshot`](super::StatsSnapshot).
 //! - `GET /_admin/headers`: [`HeadersSnapshot`](super::HeadersSnapshot), the
 //!   `traceparent`, `tracestate` and `x-request-id` values seen, with counts.
-//! - `POST /_admin/reset`: zeroes the statistics and restores the start-up faults
-//!   (the configured base latency, nothing else); answers 204.
+//! - `GET /_admin/clock`: `{"now": "<RFC 3339 with ms>", "speed": S}`, the demo clock
+//!   placed orders move on.
+//! - `PUT /_admin/clock` with `{"speed": S}` (0 to 1,000; 0 stops it): runs the clock
+//!   at that speed from now on, continuing from its current time; answers like `GET`.
+//! - `POST /_admin/reset`: zeroes the statistics, restores the start-up faults (the
+//!   configured base latency, nothing else), forgets placed orders, favourite changes
+//!   and idempotency keys, and sets the clock's speed to 1 (the contract's rule, even
+//!   where the demo started at another speed); answers 204.
 
 use std::collections::BTreeMap;
 
@@ -19,12 +26,12 @@ use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
-use super::Demo;
 use super::faults::Fault;
 use super::reply::{ApiError, PRIVATE, Reply, private};
 use super::service::Service;
+use super::{Demo, data};
 
 /// The body of `PUT /_admin/faults`.
 #[derive(Debug, Deserialize)]
@@ -41,6 +48,22 @@ struct FaultRequest {
     hang: bool,
     #[serde(default)]
     malformed: bool,
+    #[serde(default)]
+    after_commit: bool,
+}
+
+/// The body of `PUT /_admin/clock`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ClockRequest {
+    speed: f64,
+}
+
+/// What `GET /_admin/clock` answers: the demo time and how fast it runs.
+#[derive(Debug, Serialize)]
+struct ClockReading {
+    now: String,
+    speed: f64,
 }
 
 /// The admin routes, to be nested under `/_admin`.
@@ -50,6 +73,7 @@ pub(crate) fn router() -> Router<Demo> {
         .route("/stats", get(stats))
         .route("/headers", get(headers))
         .route("/reset", post(reset))
+        .route("/clock", get(clock).put(set_clock))
 }
 
 fn fault_map(demo: &Demo) -> BTreeMap<&'static str, Fault> {
@@ -76,6 +100,7 @@ async fn set_faults(State(demo): State<Demo>, body: Bytes) -> Reply {
         error_rate: request.error_rate,
         hang: request.hang,
         malformed: request.malformed,
+        after_commit: request.after_commit,
     };
     if let Some(problem) = fault.problem() {
         return Err(ApiError::BadRequest(problem));
@@ -94,6 +119,25 @@ async fn stats(State(demo): State<Demo>) -> Reply {
 
 async fn headers(State(demo): State<Demo>) -> Reply {
     Ok(private(demo.headers_seen()))
+}
+
+fn clock_reading(demo: &Demo) -> ClockReading {
+    ClockReading {
+        now: data::timestamp_ms(demo.clock_now_ms()),
+        speed: demo.clock_speed(),
+    }
+}
+
+async fn clock(State(demo): State<Demo>) -> Reply {
+    Ok(private(clock_reading(&demo)))
+}
+
+async fn set_clock(State(demo): State<Demo>, body: Bytes) -> Reply {
+    let request: ClockRequest =
+        serde_json::from_slice(&body).map_err(|e| ApiError::bad(format!("invalid clock settings: {e}")))?;
+    demo.set_clock_speed(request.speed).map_err(ApiError::BadRequest)?;
+    tracing::info!(speed = request.speed, "demo clock speed set");
+    Ok(private(clock_reading(&demo)))
 }
 
 async fn reset(State(demo): State<Demo>) -> impl IntoResponse {

@@ -31,6 +31,10 @@ pub struct Fault {
     pub hang: bool,
     /// Answer `200` with a body that is not valid JSON.
     pub malformed: bool,
+    /// Act after the call was handled instead of before: a write is made and kept,
+    /// its answer lost (to a `503`, a hang or a malformed body), as when a network
+    /// fails on the way back.
+    pub after_commit: bool,
 }
 
 impl Fault {

@@ -1,6 +1,7 @@
 //! The gate every service call passes: count it (route, ids, `X-User-Id`, trace
 //! headers) on arrival, then apply the service's faults (delay, hang, injected 503,
-//! malformed body) around the handler. Handlers stay pure functions of the request.
+//! malformed body) around the handler: before it, or with `afterCommit` after it (a
+//! write is kept, its answer lost). Handlers never see the faults.
 //!
 //! The delay is measured from the call's arrival and the handler runs inside it, so
 //! a service set to 20 ms answers 20 ms after the request reached it, however long
@@ -21,6 +22,7 @@ use axum::response::{IntoResponse, Response};
 use super::Demo;
 use super::access::user_header;
 use super::batch::Params;
+use super::faults::Fault;
 use super::reply::{ApiError, PRIVATE};
 use super::service::Service;
 
@@ -56,24 +58,45 @@ pub(crate) async fn gate(State(gate): State<Gate>, request: Request, next: Next)
 
     let fault = gate.demo.faults_store().get(gate.service);
     let answer_at = arrived + fault.delay();
+    // `afterCommit`: the call is handled (a write made and kept) and then its
+    // answer is lost; otherwise the fault acts first and a write never happens.
+    let response = if fault.after_commit {
+        let response = next.run(request).await;
+        if let Some(lost) = lose_answer(&gate, &fault, answer_at).await {
+            return lost;
+        }
+        response
+    } else {
+        if let Some(lost) = lose_answer(&gate, &fault, answer_at).await {
+            return lost;
+        }
+        next.run(request).await
+    };
+    let response = if fault.malformed {
+        malformed(response).await
+    } else {
+        response
+    };
+    wait_until(answer_at).await;
+    response
+}
+
+/// The answer a `hang` or a failing `errorRate` gives instead of the real one (at
+/// `answer_at`; a hang never), or `None` to answer normally.
+async fn lose_answer(gate: &Gate, fault: &Fault, answer_at: Instant) -> Option<Response> {
     if fault.hang {
         wait_until(answer_at).await;
         let mut shutdown = gate.demo.shutdown_signal();
         // Held open until the client gives up (dropping this future) or the demo
         // shuts down, so graceful shutdown never waits on a hung call.
         let _ = shutdown.wait_for(|stopping| *stopping).await;
-        return ApiError::Injected.into_response();
+        return Some(ApiError::Injected.into_response());
     }
     if fault.fails_now() {
         wait_until(answer_at).await;
-        return ApiError::Injected.into_response();
+        return Some(ApiError::Injected.into_response());
     }
-    let mut response = next.run(request).await;
-    if fault.malformed {
-        response = malformed(response).await;
-    }
-    wait_until(answer_at).await;
-    response
+    None
 }
 
 /// Waits until `deadline` (at once if it has passed), to within the timer's slack.
@@ -92,8 +115,8 @@ fn route_key(service: Service, method: &Method, matched: Option<&MatchedPath>) -
 }
 
 /// How many ids the call asks for: the entries of `ids` / `restaurantIds` (query) or
-/// of `restaurantIds` (JSON body) as sent, else 1. Buffers a body so the handler can
-/// still read it.
+/// of `restaurantIds` (JSON body) as sent, else 1 (a single resource, or a write such
+/// as `POST /orders`). Buffers a body so the handler can still read it.
 async fn count_ids(request: Request) -> Result<(Request, u64), ApiError> {
     let params = Params::parse(request.uri().query());
     if let Some(list) = params.get("ids").or_else(|| params.get("restaurantIds")) {
@@ -108,7 +131,7 @@ async fn count_ids(request: Request) -> Result<(Request, u64), ApiError> {
     let count = serde_json::from_slice::<serde_json::Value>(&bytes)
         .ok()
         .and_then(|v| v.get("restaurantIds")?.as_array().map(Vec::len))
-        .unwrap_or(0);
+        .unwrap_or(1);
     Ok((Request::from_parts(parts, Body::from(bytes)), count as u64))
 }
 

@@ -9,6 +9,9 @@
 //!   requests, `X-User-Id` checks, answers with the contract's `Cache-Control`.
 //! - `gate`: counts every call and applies the service's faults; `faults`, `stats`:
 //!   the shared state behind it; `admin`: the admin API.
+//! - `store`, `idempotency`, `clock`: the state of the writes (calls 17-21): placed
+//!   orders and favourite changes, idempotency keys, and the demo clock placed
+//!   orders move on.
 //!
 //! The demo shares nothing with the gateway's code beyond what a test may import;
 //! it never panics on input, and holds its locks only briefly, never across `.await`.
@@ -16,14 +19,17 @@
 mod access;
 mod admin;
 mod batch;
+mod clock;
 pub mod data;
 mod faults;
 mod gate;
 mod headers;
+mod idempotency;
 mod reply;
 mod routes;
 mod service;
 mod stats;
+mod store;
 #[cfg(test)]
 mod tests;
 pub mod wire;
@@ -36,18 +42,23 @@ use axum::Router;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+pub use clock::MAX_CLOCK_SPEED;
 pub use faults::Fault;
 pub use headers::HeadersSnapshot;
 pub use service::Service;
 pub use stats::StatsSnapshot;
+pub use store::{FIRST_PLACED_ORDER_ID, MAX_FAVOURITES, MAX_PLACED_ORDERS};
 
 /// How the demo starts.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct DemoConfig {
     /// The seed every value derives from ([`data::DEFAULT_SEED`], 42, by default).
     pub seed: u64,
     /// Base latency of every service at start, and again after a reset (0 = none).
     pub latency: Duration,
+    /// Speed of the demo clock placed orders move on, at start (1 = real time; 0 to
+    /// [`MAX_CLOCK_SPEED`]). A reset sets it to 1, as the contract says.
+    pub clock_speed: f64,
 }
 
 impl Default for DemoConfig {
@@ -55,6 +66,7 @@ impl Default for DemoConfig {
         DemoConfig {
             seed: data::DEFAULT_SEED,
             latency: Duration::ZERO,
+            clock_speed: 1.0,
         }
     }
 }
@@ -72,6 +84,9 @@ struct Shared {
     faults: faults::Faults,
     stats: stats::Stats,
     headers: headers::HeadersSeen,
+    clock: clock::DemoClock,
+    store: store::Store,
+    idempotency: idempotency::Idempotency,
     /// Flips to `true` when `serve` shuts down, releasing hung calls.
     shutdown: watch::Sender<bool>,
 }
@@ -85,6 +100,9 @@ impl Demo {
                 faults: faults::Faults::new(Fault::latency(config.latency)),
                 stats: stats::Stats::default(),
                 headers: headers::HeadersSeen::default(),
+                clock: clock::DemoClock::new(config.clock_speed),
+                store: store::Store::default(),
+                idempotency: idempotency::Idempotency::default(),
                 shutdown: watch::Sender::new(false),
             }),
         }
@@ -130,11 +148,38 @@ impl Demo {
         self.shared.headers.snapshot()
     }
 
-    /// Zeroes the counters and restores the start-up faults (as `POST /_admin/reset`).
+    /// The demo clock's time now, in Unix milliseconds.
+    pub fn clock_now_ms(&self) -> i64 {
+        self.shared.clock.now_ms()
+    }
+
+    /// How fast the demo clock runs now.
+    pub fn clock_speed(&self) -> f64 {
+        self.shared.clock.speed()
+    }
+
+    /// Runs the demo clock at `speed` from now on (as `PUT /_admin/clock`); a speed
+    /// outside 0 to [`MAX_CLOCK_SPEED`] is refused with the reason.
+    pub fn set_clock_speed(&self, speed: f64) -> Result<(), String> {
+        match clock::speed_problem(speed) {
+            Some(problem) => Err(problem),
+            None => {
+                self.shared.clock.set_speed(speed);
+                Ok(())
+            }
+        }
+    }
+
+    /// Zeroes the counters, restores the start-up faults, forgets placed orders,
+    /// favourite changes and idempotency keys, and sets the clock's speed to 1 (as
+    /// `POST /_admin/reset`).
     pub fn reset(&self) {
         self.shared.stats.reset();
         self.shared.headers.reset();
         self.shared.faults.reset();
+        self.shared.store.reset();
+        self.shared.idempotency.reset();
+        self.shared.clock.set_speed(1.0);
     }
 
     pub(crate) fn faults_store(&self) -> &faults::Faults {
@@ -147,6 +192,14 @@ impl Demo {
 
     pub(crate) fn stats_store(&self) -> &stats::Stats {
         &self.shared.stats
+    }
+
+    pub(crate) fn order_store(&self) -> &store::Store {
+        &self.shared.store
+    }
+
+    pub(crate) fn idempotency(&self) -> &idempotency::Idempotency {
+        &self.shared.idempotency
     }
 
     pub(crate) fn shutdown_signal(&self) -> watch::Receiver<bool> {

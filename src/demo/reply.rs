@@ -23,9 +23,25 @@ pub(crate) enum ApiError {
     /// 403: `X-User-Id` is missing or names another user.
     #[error("X-User-Id is missing or names another user")]
     Forbidden,
-    /// 404: an unknown single resource or route.
+    /// 404: an unknown single resource or route (or another user's order).
     #[error("{0}")]
     NotFound(String),
+    /// 409: the state does not allow it (an order past `PLACED`, 200 favourites, an
+    /// idempotency key reused with another body).
+    #[error("{0}")]
+    Conflict(String),
+    /// 409 with `Retry-After: 1`: a request with the same idempotency key is still
+    /// being handled.
+    #[error("in progress")]
+    InProgress,
+    /// 422: well-formed but not possible; `field` names the request field.
+    #[error("{message}")]
+    Unprocessable {
+        /// Why, for people.
+        message: String,
+        /// The field: `restaurantId`, `items[2].quantity`, ...
+        field: String,
+    },
     /// 405: the route exists, the method does not.
     #[error("method not allowed")]
     MethodNotAllowed,
@@ -44,25 +60,51 @@ impl ApiError {
         ApiError::BadRequest(message.into())
     }
 
-    fn status(&self) -> StatusCode {
+    /// A 422 naming `field`.
+    pub(crate) fn unprocessable(field: impl Into<String>, message: impl Into<String>) -> ApiError {
+        ApiError::Unprocessable {
+            message: message.into(),
+            field: field.into(),
+        }
+    }
+
+    /// The status it answers with.
+    pub(crate) fn status(&self) -> StatusCode {
         match self {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Forbidden => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::Conflict(_) | ApiError::InProgress => StatusCode::CONFLICT,
+            ApiError::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Injected => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    /// The body it answers with: `{"error"}`, plus `"field"` for a 422.
+    pub(crate) fn body(&self) -> ErrorBody {
+        let field = match self {
+            ApiError::Unprocessable { field, .. } => Some(field.clone()),
+            _ => None,
+        };
+        ErrorBody {
+            error: self.to_string(),
+            field,
         }
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = ErrorBody {
-            error: self.to_string(),
-        };
         let cache = [(header::CACHE_CONTROL, HeaderValue::from_static(PRIVATE))];
-        (self.status(), cache, Json(body)).into_response()
+        let mut response = (self.status(), cache, Json(self.body())).into_response();
+        if matches!(self, ApiError::InProgress) {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        response
     }
 }
 
@@ -77,6 +119,15 @@ pub(crate) fn public(max_age: u32, body: impl Serialize) -> Response {
 pub(crate) fn private(body: impl Serialize) -> Response {
     let cache = [(header::CACHE_CONTROL, HeaderValue::from_static(PRIVATE))];
     (cache, Json(body)).into_response()
+}
+
+/// A 204 for a private write: no body, never cached.
+pub(crate) fn no_content() -> Response {
+    (
+        StatusCode::NO_CONTENT,
+        [(header::CACHE_CONTROL, HeaderValue::from_static(PRIVATE))],
+    )
+        .into_response()
 }
 
 /// The router's fallback: a JSON 404.

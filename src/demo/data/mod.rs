@@ -14,6 +14,7 @@ mod delivery;
 mod geo;
 /// Hashing of (seed, tag, ids) into data: for a demo route that makes its own.
 pub(crate) mod hash;
+mod live;
 mod menus;
 mod offers;
 mod orders;
@@ -22,13 +23,18 @@ mod restaurants;
 mod users;
 mod words;
 
+pub(crate) use clock::timestamp_ms;
 pub use delivery::{availability, estimate, fees};
 pub use geo::{area_lookup, area_restaurants, areas};
+pub use live::{
+    COURIER_STEP_MS, DELIVERED_AFTER_MS, INITIAL_ETA_MINUTES, LiveState, ON_THE_WAY_AFTER_MS, PREPARING_AFTER_MS,
+    fixed_tracking, live_state,
+};
 pub use menus::menu;
 pub use offers::{loyalty, promotions, vouchers};
-pub use orders::{orders, orders_page};
+pub use orders::{order, orders, orders_page};
 pub use rank::{CUISINE_BOOST, rank};
-pub use restaurants::{RESTAURANT_COUNT, cuisines, rating, restaurant};
+pub use restaurants::{RESTAURANT_COUNT, cuisines, rating, restaurant, restaurant_location};
 pub use users::{TEST_SUBJECTS, USER_COUNT, addresses, favorites, user};
 
 /// The seed the demo uses unless told otherwise.

@@ -5,9 +5,13 @@
 //! users and, within one user, grow with time: "older than order `b`" is `id < b`.
 //! Orders come from restaurants of the user's home city (favourites often), and
 //! their items are real items of that restaurant's menu at its prices.
+//!
+//! Generated orders never change: their `tracking` is fixed ([`fixed_tracking`]).
+//! Orders placed through call 18 live in the demo's memory, not here.
 
 use super::clock::{REFERENCE, timestamp};
 use super::hash::Stream;
+use super::live::fixed_tracking;
 use super::menus::{menu, menu_items};
 use super::restaurants::city_restaurant;
 use super::users::{TEST_SUBJECTS, favorites, home_city, user_exists};
@@ -66,10 +70,17 @@ pub fn orders(seed: u64, user_id: u64) -> Vec<Order> {
             status,
             items,
             total: Money::eur(total),
+            tracking: fixed_tracking(seed, status, placed, restaurant_id),
         });
         placed -= s.between(6 * HOUR as u64, 20 * DAY as u64) as i64;
     }
     list
+}
+
+/// Call 17's data for a generated order: order `id` (of user `id / 100`), `None`
+/// when no generated order has that id.
+pub fn order(seed: u64, id: u64) -> Option<Order> {
+    orders(seed, id / 100).into_iter().find(|o| o.id == id)
 }
 
 /// 1–4 distinct items of the restaurant's menu, 1–3 of each.
@@ -152,5 +163,18 @@ mod tests {
         let next = orders_page(42, 42, 5, first.orders.last().map(|o| o.id));
         assert_eq!(next.orders, all[5..10]);
         assert!(orders(42, 0).is_empty());
+    }
+
+    #[test]
+    fn single_orders_are_found_by_id_and_never_change() {
+        let all = orders(42, 42);
+        for o in &all {
+            assert_eq!(order(42, o.id).as_ref(), Some(o));
+            assert_eq!(o.tracking.version, 1);
+            assert_eq!(o.tracking.updated_at.replace(".000Z", "Z"), o.placed_at);
+            assert_eq!(o.tracking.courier.is_some(), o.status == OrderStatus::OnTheWay);
+        }
+        assert_eq!(order(42, 42 * 100 + all.len() as u64), None);
+        assert_eq!(order(42, 7), None);
     }
 }

@@ -18,8 +18,8 @@ pub(crate) fn home_cell(id: u64) -> Cell {
     Cell(((id.max(1) - 1) % CELL_COUNT as u64) as usize)
 }
 
-/// Where a restaurant is: a hashed point inside its home area.
-pub(crate) fn restaurant_location(seed: u64, id: u64) -> Location {
+/// Where a restaurant is (its call 7 `location`): a hashed point inside its home area.
+pub fn restaurant_location(seed: u64, id: u64) -> Location {
     let mut s = Stream::new(seed, "restaurant.location", &[id]);
     let (fx, fy) = (unit(s.next_hash()), unit(s.next_hash()));
     home_cell(id).point(fx, fy)

@@ -1,11 +1,13 @@
 //! The thirteen services' routes, each nested under its own prefix (`/menus/..`)
 //! behind the [gate](super::gate) that counts calls and injects faults.
 //!
-//! Handlers read the request, call [`super::data`] and answer; they never touch the
-//! statistics or the faults.
+//! Handlers read the request, call [`super::data`] (and, for the writes of calls
+//! 17-21, the demo's store) and answer; they never touch the statistics or the
+//! faults.
 
 mod catalog;
 mod delivery;
+mod orders;
 mod people;
 
 use axum::Router;
@@ -31,7 +33,7 @@ pub(crate) mod max_age {
 fn service_routes(service: Service) -> Router<Demo> {
     match service {
         Service::Users => people::users(),
-        Service::Orders => people::orders(),
+        Service::Orders => orders::orders(),
         Service::Wallet => people::wallet(),
         Service::Loyalty => people::loyalty(),
         Service::Geo => catalog::geo(),

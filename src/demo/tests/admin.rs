@@ -121,6 +121,7 @@ async fn latency_delays_answers_and_reset_restores_the_start_up_latency() {
     let demo = crate::demo::Demo::new(crate::demo::DemoConfig {
         seed: 42,
         latency: std::time::Duration::from_millis(20),
+        ..Default::default()
     });
     let start = tokio::time::Instant::now();
     get(&demo, "/ratings/ratings?restaurantIds=1").await;
@@ -143,6 +144,6 @@ async fn latency_delays_answers_and_reset_restores_the_start_up_latency() {
     assert_eq!(faults["ratings"]["latencyMs"], 20);
     assert_eq!(
         faults["menus"],
-        json!({"latencyMs": 20, "jitterMs": 0, "errorRate": 0.0, "hang": false, "malformed": false})
+        json!({"latencyMs": 20, "jitterMs": 0, "errorRate": 0.0, "hang": false, "malformed": false, "afterCommit": false})
     );
 }

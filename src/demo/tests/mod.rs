@@ -3,6 +3,8 @@
 
 mod admin;
 mod contract;
+mod favourites;
+mod orders;
 
 use axum::body::{Body, Bytes, to_bytes};
 use axum::http::{HeaderMap, Request, StatusCode, header};
@@ -24,10 +26,12 @@ impl Answer {
     }
 
     pub(super) fn cache_control(&self) -> &str {
-        self.headers
-            .get(header::CACHE_CONTROL)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
+        self.header(header::CACHE_CONTROL.as_str())
+    }
+
+    /// A header's value ("" when absent).
+    pub(super) fn header(&self, name: &str) -> &str {
+        self.headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("")
     }
 
     /// The `restaurantId` (or `id`) of every entry of an array answer, in order.
@@ -52,9 +56,21 @@ pub(super) fn demo() -> Demo {
 
 /// Sends one request to a fresh copy of the demo's router.
 pub(super) async fn send(demo: &Demo, method: &str, uri: &str, user: Option<&str>, body: Option<Value>) -> Answer {
+    let headers: Vec<(&str, &str)> = user.map(|u| ("x-user-id", u)).into_iter().collect();
+    send_with(demo, method, uri, &headers, body).await
+}
+
+/// Sends one request with these headers to a fresh copy of the demo's router.
+pub(super) async fn send_with(
+    demo: &Demo,
+    method: &str,
+    uri: &str,
+    headers: &[(&str, &str)],
+    body: Option<Value>,
+) -> Answer {
     let mut request = Request::builder().method(method).uri(uri);
-    if let Some(user) = user {
-        request = request.header("x-user-id", user);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
     }
     let body = match body {
         Some(json) => {

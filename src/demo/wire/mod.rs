@@ -14,7 +14,10 @@ pub use delivery::{
 pub use restaurant::{
     Area, AreaRestaurant, AreaRestaurants, Menu, MenuCategory, MenuItem, PostalAddress, Rating, Restaurant,
 };
-pub use user::{Address, Favorites, Loyalty, Order, OrderItem, OrderStatus, OrdersPage, Tier, User, Voucher};
+pub use user::{
+    Address, Courier, Favorites, Loyalty, Order, OrderItem, OrderStatus, OrdersPage, PlaceOrderLine, PlaceOrderRequest,
+    Tier, Tracking, User, Voucher,
+};
 
 use serde::{Deserialize, Serialize};
 
@@ -61,9 +64,13 @@ impl Location {
     }
 }
 
-/// The body of every error answer: `{"error": "<message>"}`.
+/// The body of every error answer: `{"error": "<message>"}`, plus `"field"` on a
+/// `422` of call 18.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ErrorBody {
     /// What went wrong, for people.
     pub error: String,
+    /// The request field that made it impossible (`items[0].quantity`), on `422`s.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
 }

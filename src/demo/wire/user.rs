@@ -76,11 +76,12 @@ pub struct OrderItem {
     pub unit_price: Money,
 }
 
-/// One past order (call 4).
+/// An order (calls 4, 17, 18 and 19).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Order {
-    /// Order id, unique across users (`user_id * 100 + k`).
+    /// Order id, unique across users: `user_id * 100 + k` for generated orders,
+    /// 20,000,001 up for orders placed through call 18.
     pub id: u64,
     /// Who ordered.
     pub user_id: u64,
@@ -94,6 +95,55 @@ pub struct Order {
     pub items: Vec<OrderItem>,
     /// Sum of `quantity * unitPrice` over the items.
     pub total: Money,
+    /// Where the order is now.
+    pub tracking: Tracking,
+}
+
+/// An order's live state: `{"etaMinutes", "courier", "updatedAt", "version"}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Tracking {
+    /// Minutes until delivery: 35 at placement, one less each full minute after it,
+    /// `0` once delivered, `null` when cancelled.
+    pub eta_minutes: Option<u32>,
+    /// The courier, only while the order is `ON_THE_WAY`.
+    pub courier: Option<Courier>,
+    /// When the state last changed (demo clock), RFC 3339 UTC with milliseconds.
+    pub updated_at: String,
+    /// 1 at placement, one more at every change of status, eta or courier location.
+    pub version: u64,
+}
+
+/// The courier carrying an order.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Courier {
+    /// Where the courier is.
+    pub location: Location,
+}
+
+/// Call 18's body: `POST /orders`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PlaceOrderRequest {
+    /// Who orders (must be the `X-User-Id`).
+    pub user_id: u64,
+    /// Where from.
+    pub restaurant_id: u64,
+    /// Where to: one of the user's addresses.
+    pub address_id: u64,
+    /// What: 1–50 lines.
+    pub items: Vec<PlaceOrderLine>,
+}
+
+/// One line of call 18's body.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PlaceOrderLine {
+    /// An item of the restaurant's menu.
+    pub menu_item_id: u64,
+    /// How many (1–20 are possible; any integer is well-formed).
+    pub quantity: i64,
 }
 
 /// Call 4: `GET /orders?userId=&limit=&before=`.
