@@ -54,7 +54,8 @@ impl Query {
         }))
     }
 
-    /// One restaurant by id; null if there is none with that id.
+    /// One restaurant by id; null if there is none with that id, or when the
+    /// restaurants service failed (then with an error).
     async fn restaurant(
         &self,
         ctx: &Context<'_>,

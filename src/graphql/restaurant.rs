@@ -275,7 +275,8 @@ impl Restaurant {
         }))
     }
 
-    /// The menu. Null when the menus service has none for it or failed.
+    /// The menu. Null when the menus service has none for it, or failed (then
+    /// with an error).
     async fn menu(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<MenuAnswer>> {
         let menu = known_or_load(ctx, &self.known.menu, MenuKey(self.restaurant_id()))
             .await
@@ -284,7 +285,8 @@ impl Restaurant {
     }
 
     /// How long a delivery takes to `to`, or, in a `restaurants(near:)` list, to
-    /// that location. Null when neither is known.
+    /// that location. Null when neither is known, or when the logistics service
+    /// failed (then with an error).
     #[graphql(cache_control(max_age = 30))]
     async fn delivery_estimate(
         &self,
@@ -308,30 +310,36 @@ impl Restaurant {
     }
 
     /// The delivery fee into the area of a `restaurants(near:)` list; null
-    /// elsewhere, since fees depend on the area.
+    /// elsewhere, since fees depend on the area, and when the pricing service
+    /// failed (then with an error).
     async fn delivery_fee(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Money>> {
         Ok(self.fees(ctx).await?.map(|f| Money::from(&f.delivery_fee)))
     }
 
     /// The smallest order accepted for delivery into the list's area; null outside
-    /// a `restaurants(near:)` list.
+    /// a `restaurants(near:)` list, and when the pricing service failed (then
+    /// with an error).
     async fn minimum_order(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Money>> {
         Ok(self.fees(ctx).await?.map(|f| Money::from(&f.minimum_order)))
     }
 
-    /// Whether it takes orders now.
+    /// Whether it takes orders now. Null when the availability service does not
+    /// know, or failed (then with an error).
     #[graphql(cache_control(max_age = 15))]
     async fn is_open(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<bool>> {
         Ok(self.availability(ctx).await?.map(|a| a.open))
     }
 
-    /// When `isOpen` next changes.
+    /// When `isOpen` next changes. Null when no change is planned or not known,
+    /// or when the availability service failed (then with an error).
     #[graphql(cache_control(max_age = 15))]
     async fn next_status_change_at(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<OffsetDateTime>> {
         Ok(self.availability(ctx).await?.and_then(|a| a.next_change_at))
     }
 
-    /// Discounts on offer; for a signed-in user, their personal offers too.
+    /// Discounts on offer; for a signed-in user, their personal offers too. Null
+    /// when the promotions service has none for it, or failed (then with an
+    /// error).
     async fn promotions(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Vec<Promotion>>> {
         let found = known_or_load(ctx, &self.known.promotions, PromotionsKey(self.restaurant_id()))
             .await

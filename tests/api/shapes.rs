@@ -295,6 +295,29 @@ async fn an_unknown_or_failed_restaurant_is_null_not_the_whole_answer() {
     assert_eq!(errors(&body)[0]["path"], json!(["restaurant"]));
 }
 
+#[tokio::test]
+async fn past_max_errors_the_nulls_stand_and_one_error_counts_the_rest() {
+    let app = spawn_app_with(|config| {
+        config.cache.enabled = false;
+        config.upstreams.retry.max_attempts = 1;
+        config.limits.max_errors = 3;
+    })
+    .await;
+    app.fault(json!({"service": "ratings", "errorRate": 1.0})).await;
+
+    let (_, body) = app.query(NEARBY, berlin(20), None).await;
+
+    let edges = body["data"]["restaurants"]["edges"].as_array().unwrap();
+    assert_eq!(edges.len(), 20);
+    for edge in edges {
+        assert!(edge["node"].get("rating").is_some_and(Value::is_null), "{edge}");
+    }
+    let errors = errors(&body);
+    assert_eq!(errors.len(), 3, "{body}");
+    assert_eq!(errors[2]["extensions"]["code"], "TOO_MANY_ERRORS");
+    assert_eq!(errors[2]["message"], "18 more errors were omitted");
+}
+
 /// POSTs `request` (a JSON object: `query`, `variables`, `onError`, ...) under
 /// the GraphQL media type and returns the status and the answer.
 async fn post(app: &TestApp, request: Value, token: Option<&str>) -> (StatusCode, Value) {
