@@ -41,6 +41,12 @@ pub fn spawn_demo(listener: TcpListener, config: DemoConfig) -> Demo {
 /// The upstream clients for `config`: its URLs, or an embedded demo on a free
 /// loopback port.
 pub async fn wire(config: &Config) -> anyhow::Result<Wiring> {
+    if let Some(path) = &config.persisted_queries.manifest {
+        server::persisted::Manifest::load(path).map_err(|message| crate::config::ConfigError::Invalid {
+            key: "persisted_queries.manifest".to_owned(),
+            message,
+        })?;
+    }
     let (bases, embedded_demo): (HashMap<Service, Url>, _) = match config.service_urls() {
         Some(urls) => (urls.into_iter().collect(), None),
         // `Config::validate` refuses this too; kept here for callers that skip it.
@@ -222,4 +228,21 @@ pub async fn shutdown_signal() {
         () = terminate => {},
     }
     tracing::info!("shutting down: finishing the requests in flight");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_manifest_that_does_not_read_stops_the_start_naming_its_key() {
+        let mut config = Config::default();
+        config.upstreams.base_url = Some("http://127.0.0.1:9".parse().unwrap());
+        config.persisted_queries.manifest = Some("/nonexistent/manifest.json".into());
+        assert!(config.validate().is_ok());
+
+        let error = wire(&config).await.err().expect("refused").to_string();
+
+        assert!(error.contains("persisted_queries.manifest"), "{error}");
+    }
 }

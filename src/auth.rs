@@ -32,7 +32,7 @@ use url::Url;
 
 use crate::{
     config::{AuthConfig, JwtAlgorithm},
-    upstream::UserId,
+    contract::UserId,
 };
 
 /// Largest JWKS document read.

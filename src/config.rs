@@ -23,7 +23,7 @@ use figment::{
 use serde::{Deserialize, Serialize};
 use url::Url;
 
-use crate::upstream::Service;
+use crate::contract::Service;
 
 mod env;
 
@@ -577,7 +577,7 @@ impl Default for GraphqlConfig {
 impl Default for DemoSettings {
     fn default() -> Self {
         Self {
-            seed: crate::demo::DemoConfig::default().seed,
+            seed: crate::contract::DEFAULT_DEMO_SEED,
             latency: Duration::from_millis(20),
             graphiql_user: 42,
             clock_speed: 10.0,
@@ -729,7 +729,7 @@ impl Config {
                 return Err(invalid(key, "must be between 1ms and 60s"));
             }
         }
-        if !(0.0..=crate::demo::MAX_CLOCK_SPEED).contains(&self.demo.clock_speed) {
+        if !(0.0..=crate::contract::MAX_CLOCK_SPEED).contains(&self.demo.clock_speed) {
             return Err(invalid("demo.clock_speed", "must be between 0 and 1000"));
         }
         self.validate_resilience()?;
@@ -1064,19 +1064,13 @@ impl Config {
         if pq.redis_ttl < Duration::from_secs(1) {
             return Err(invalid("persisted_queries.redis_ttl", "must be at least 1s"));
         }
-        match (&pq.manifest, pq.safelist) {
-            (None, SafelistMode::Log | SafelistMode::Enforce) => {
-                return Err(invalid(
-                    "persisted_queries.manifest",
-                    "is required when persisted_queries.safelist is `log` or `enforce`",
-                ));
-            }
-            (Some(path), _) => {
-                if let Err(message) = crate::server::persisted::Manifest::load(path) {
-                    return Err(invalid("persisted_queries.manifest", message));
-                }
-            }
-            (None, SafelistMode::Off) => {}
+        // Whether the file is a manifest is checked where it is read
+        // (`app::wire`): configuration knows no server types.
+        if pq.manifest.is_none() && pq.safelist != SafelistMode::Off {
+            return Err(invalid(
+                "persisted_queries.manifest",
+                "is required when persisted_queries.safelist is `log` or `enforce`",
+            ));
         }
         Ok(())
     }

@@ -10,8 +10,7 @@
 use std::sync::{Mutex, PoisonError};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-/// The fastest the clock may run.
-pub const MAX_CLOCK_SPEED: f64 = 1_000.0;
+pub use crate::contract::MAX_CLOCK_SPEED;
 
 /// Why a speed is not acceptable, if it is not.
 pub(crate) fn speed_problem(speed: f64) -> Option<String> {

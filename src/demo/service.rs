@@ -1,4 +1,4 @@
 //! The thirteen services the demo plays, by name: the contract's own list, shared
 //! with the gateway's upstream layer (the one type the demo takes from it).
 
-pub use crate::upstream::Service;
+pub use crate::contract::Service;

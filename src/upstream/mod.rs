@@ -22,7 +22,6 @@ mod error;
 mod guard;
 mod http;
 mod model;
-mod service;
 mod waterfall;
 
 mod catalog;
@@ -35,10 +34,10 @@ mod promotions;
 mod recommendations;
 mod users;
 
+pub use crate::contract::Service;
 pub use cached::Outcomes;
 pub use error::{ErrorKind, UpstreamError};
 pub use guard::{BreakerState, GuardSettings};
 pub use http::{Caching, HttpSettings, RequestContext, ServiceSettings, Upstreams};
 pub use model::*;
-pub use service::Service;
 pub use waterfall::{Attempt, CallRecord, Report, Summary, Waterfall};

@@ -38,4 +38,4 @@ pub use restaurants::{RESTAURANT_COUNT, cuisines, rating, restaurant, restaurant
 pub use users::{TEST_SUBJECTS, USER_COUNT, addresses, favorites, user};
 
 /// The seed the demo uses unless told otherwise.
-pub const DEFAULT_SEED: u64 = 42;
+pub use crate::contract::DEFAULT_DEMO_SEED as DEFAULT_SEED;
