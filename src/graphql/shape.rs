@@ -24,7 +24,7 @@
 //!
 //! Nothing here invents a value: a position is either what execution made, or
 //! `null` with an error whose path reaches it. Pre-serialised JSON
-//! ([`json_answer`](super::plan::json_answer)) is complete by construction (a plan
+//! (`plan::json_answer`) is complete by construction (a plan
 //! answers only what cannot fail) and is left as it is, and so are the answers of
 //! introspection's own fields.
 
