@@ -1,4 +1,4 @@
-//! The demo upstreams' admin API (`../shared/design/upstreams.md`): set latency,
+//! The demo upstreams' admin API (`docs/upstreams.md`): set latency,
 //! zero the counters, read how many upstream calls a query made.
 
 use std::collections::BTreeMap;

@@ -1,4 +1,5 @@
-//! Typed clients for the thirteen upstream REST services (see `../shared/design/upstreams.md`).
+//! Typed clients for the thirteen upstream REST services of the contract,
+//! `docs/upstreams.md` (the code's "Call 7" is that page's call 7).
 //!
 //! This layer owns URLs, HTTP and the contract's wire types. It knows nothing of
 //! GraphQL or axum: the schema asks it domain-shaped questions

@@ -7,6 +7,7 @@
 mod auth;
 mod batches;
 mod caching;
+mod docs;
 mod failures;
 mod graphiql;
 mod hardening;
