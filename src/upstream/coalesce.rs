@@ -6,10 +6,13 @@
 //! `POST`s without a user (the contract's public `POST /estimates`).
 //!
 //! The first caller's call runs on its own task: a follower is not cancelled when
-//! the first caller's request ends, and **the first caller's deadline governs the
-//! shared call** (a follower with a later deadline may see `DEADLINE_EXCEEDED`
-//! from a shorter one; callers of one route have the same timeouts, so this only
-//! matters for clients that shorten their deadline with `X-Request-Timeout-Ms`).
+//! the first caller's request ends. **The shared call runs under the latest
+//! deadline among the requests waiting for it** ([`FlightDeadline`]): a follower
+//! with a later deadline extends it, even while an attempt is under way. Each
+//! caller waits for the outcome only until its own deadline, so a request whose
+//! deadline is shorter gives up alone (`DEADLINE_EXCEEDED` for it, the call goes
+//! on for the others): a client that sends `X-Request-Timeout-Ms: 8` cannot make
+//! another user's request fail.
 //! The call leaves the map the moment it ends, so nothing is cached here: a drop
 //! guard inside its task removes the entry on every exit path (an answer, an
 //! error, a panic, or the task being dropped when the runtime shuts down), so an
@@ -23,6 +26,8 @@ use std::{
         atomic::{AtomicU64, Ordering},
     },
 };
+
+use std::time::Instant;
 
 use futures_util::{
     FutureExt,
@@ -42,6 +47,33 @@ type InFlight = Arc<Mutex<HashMap<String, Entry>>>;
 struct Entry {
     id: u64,
     outcome: Shared<BoxFuture<'static, Flight>>,
+    deadline: Arc<FlightDeadline>,
+}
+
+/// The deadline a shared call runs under: the latest among the requests that
+/// wait for it (`None`: one of them has none). It only ever moves later.
+#[derive(Debug)]
+pub(super) struct FlightDeadline(Mutex<Option<Instant>>);
+
+impl FlightDeadline {
+    /// A flight's deadline, starting at its first caller's.
+    pub fn new(deadline: Option<Instant>) -> Self {
+        Self(Mutex::new(deadline))
+    }
+
+    /// The deadline now.
+    pub fn get(&self) -> Option<Instant> {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Moves the deadline to `deadline` if that is later (`None` is latest).
+    pub fn extend(&self, deadline: Option<Instant>) {
+        let mut current = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        *current = match (*current, deadline) {
+            (Some(current), Some(deadline)) => Some(current.max(deadline)),
+            _ => None,
+        };
+    }
 }
 
 /// The calls in flight, by key.
@@ -77,13 +109,16 @@ pub(super) struct FlightKey<'a> {
 }
 
 impl Flights {
-    /// Joins the identical call in flight, or starts `run` as that call.
+    /// Joins the identical call in flight, or starts `run` as that call; `run` is
+    /// given the call's [`FlightDeadline`], which it must obey. The caller, whose
+    /// request is due at `deadline`, waits for the outcome until then at most.
     pub async fn join<V, Fut>(
         &self,
         counters: &CacheCounters,
         (service, route): (Service, &'static str),
         text: String,
-        run: impl FnOnce() -> Fut,
+        deadline: Option<Instant>,
+        run: impl FnOnce(Arc<FlightDeadline>) -> Fut,
     ) -> Result<Option<Arc<Answer<V>>>, UpstreamError>
     where
         V: Send + Sync + 'static,
@@ -93,8 +128,10 @@ impl Flights {
             let mut calls = self.calls.lock().unwrap_or_else(|p| p.into_inner());
             if let Some(flight) = calls.get(&text) {
                 CacheCounters::add(&counters.coalesced, 1);
+                flight.deadline.extend(deadline);
                 (flight.outcome.clone(), None)
             } else {
+                let flight_deadline = Arc::new(FlightDeadline::new(deadline));
                 let id = self.next_id.fetch_add(1, Ordering::Relaxed);
                 let (sender, receiver) = tokio::sync::oneshot::channel::<Flight>();
                 // A call that never delivers its outcome (it panicked, or its task
@@ -115,6 +152,7 @@ impl Flights {
                     Entry {
                         id,
                         outcome: flight.clone(),
+                        deadline: flight_deadline.clone(),
                     },
                 );
                 let leave = Leave {
@@ -122,13 +160,13 @@ impl Flights {
                     key: text,
                     id,
                 };
-                (flight, Some((leave, sender)))
+                (flight, Some((leave, sender, flight_deadline)))
             }
         };
         // The task starts once the map's lock is released, so the guard can
         // always take it, even when the task is dropped the moment it is spawned.
-        if let Some((leave, sender)) = start {
-            let call = run();
+        if let Some((leave, sender, flight_deadline)) = start {
+            let call = run(flight_deadline);
             tokio::spawn(
                 async move {
                     // Owned by the task: whatever ends the task ends the entry.
@@ -142,7 +180,15 @@ impl Flights {
                 .in_current_span(),
             );
         }
-        let answer = shared.await?;
+        // Each caller waits until its own deadline only: one whose deadline is
+        // shorter than the call's gives up alone.
+        let outcome = match deadline {
+            Some(deadline) => tokio::time::timeout_at(deadline.into(), shared)
+                .await
+                .unwrap_or_else(|_| Err(UpstreamError::new(service, route, ErrorKind::DeadlineExceeded))),
+            None => shared.await,
+        };
+        let answer = outcome?;
         Ok(answer.and_then(|any| any.downcast::<Answer<V>>().ok()))
     }
 }
@@ -163,6 +209,8 @@ impl FlightKey<'_> {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
 
     fn key() -> String {
@@ -184,7 +232,7 @@ mod tests {
         let flights = Flights::default();
         let counters = CacheCounters::default();
         let failed = flights
-            .join::<u32, _>(&counters, AT, key(), || async {
+            .join::<u32, _>(&counters, AT, key(), None, |_| async {
                 if entries_marker() {
                     panic!("a bug inside the shared call");
                 }
@@ -195,7 +243,7 @@ mod tests {
         assert_eq!(entries(&flights), 0, "the panicked call's entry is gone");
 
         let next = flights
-            .join::<u32, _>(&counters, AT, key(), || async { answer(2) })
+            .join::<u32, _>(&counters, AT, key(), None, |_| async { answer(2) })
             .await;
         assert_eq!(next.unwrap().unwrap().value, 2, "a new call ran, not the dead one");
         assert_eq!(entries(&flights), 0);
@@ -216,7 +264,7 @@ mod tests {
             let (flights, counters) = (flights.clone(), counters.clone());
             tokio::spawn(async move {
                 flights
-                    .join::<u32, _>(&counters, AT, key(), || async move {
+                    .join::<u32, _>(&counters, AT, key(), None, |_| async move {
                         let _ = released.await;
                         answer(7)
                     })
@@ -231,7 +279,7 @@ mod tests {
             let (flights, counters) = (flights.clone(), counters.clone());
             tokio::spawn(async move {
                 flights
-                    .join::<u32, _>(&counters, AT, key(), || async { answer(8) })
+                    .join::<u32, _>(&counters, AT, key(), None, |_| async { answer(8) })
                     .await
             })
         };
@@ -246,6 +294,65 @@ mod tests {
     }
 
     #[test]
+    fn a_flight_deadline_only_moves_later() {
+        let now = Instant::now();
+        let deadline = FlightDeadline::new(Some(now + Duration::from_millis(8)));
+        deadline.extend(Some(now + Duration::from_millis(2)));
+        assert_eq!(deadline.get(), Some(now + Duration::from_millis(8)));
+        deadline.extend(Some(now + Duration::from_secs(2)));
+        assert_eq!(deadline.get(), Some(now + Duration::from_secs(2)));
+        deadline.extend(None);
+        assert_eq!(deadline.get(), None);
+        deadline.extend(Some(now));
+        assert_eq!(deadline.get(), None);
+    }
+
+    #[tokio::test]
+    async fn a_follower_extends_the_deadline_and_a_short_caller_gives_up_alone() {
+        let flights = Arc::new(Flights::default());
+        let counters = Arc::new(CacheCounters::default());
+        let now = Instant::now();
+        let (seen, mut deadlines) = tokio::sync::mpsc::unbounded_channel::<Arc<FlightDeadline>>();
+        let (release, released) = tokio::sync::oneshot::channel::<()>();
+        // The first caller's request is due in 8 ms.
+        let short = {
+            let (flights, counters) = (flights.clone(), counters.clone());
+            tokio::spawn(async move {
+                flights
+                    .join::<u32, _>(&counters, AT, key(), Some(now + Duration::from_millis(8)), |d| {
+                        let _ = seen.send(d);
+                        async move {
+                            let _ = released.await;
+                            answer(7)
+                        }
+                    })
+                    .await
+            })
+        };
+        let flight_deadline = deadlines.recv().await.unwrap();
+        let long = {
+            let (flights, counters) = (flights.clone(), counters.clone());
+            tokio::spawn(async move {
+                flights
+                    .join::<u32, _>(&counters, AT, key(), Some(now + Duration::from_secs(30)), |_| async {
+                        answer(8)
+                    })
+                    .await
+            })
+        };
+        while counters.snapshot().coalesced == 0 {
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(flight_deadline.get(), Some(now + Duration::from_secs(30)));
+        // The short caller gives up at its own deadline; the call goes on.
+        let gave_up = short.await.unwrap();
+        assert!(matches!(gave_up, Err(e) if matches!(e.kind, ErrorKind::DeadlineExceeded)));
+        assert_eq!(entries(&flights), 1);
+        let _ = release.send(());
+        assert_eq!(long.await.unwrap().unwrap().unwrap().value, 7);
+    }
+
+    #[test]
     fn a_call_dropped_with_its_runtime_leaves_no_entry() {
         let flights = Arc::new(Flights::default());
         let runtime = tokio::runtime::Builder::new_current_thread()
@@ -256,7 +363,9 @@ mod tests {
             let flights = flights.clone();
             runtime.spawn(async move {
                 let counters = CacheCounters::default();
-                flights.join::<u32, _>(&counters, AT, key(), std::future::pending).await
+                flights
+                    .join::<u32, _>(&counters, AT, key(), None, |_| std::future::pending())
+                    .await
             })
         };
         runtime.block_on(async {

@@ -32,7 +32,7 @@ use url::Url;
 use super::{
     ErrorKind, Service, UpstreamError, UserId,
     cache::{CacheCounters, EntityCache, RedisStore, StaleLog},
-    coalesce::{FlightKey, Flights},
+    coalesce::{FlightDeadline, FlightKey, Flights},
     guard::{BreakerState, Guard, GuardSettings, Refusal},
     waterfall::{Attempt, Waterfall},
 };
@@ -158,6 +158,9 @@ pub(super) struct Sent {
 pub struct Upstreams {
     shared: Arc<Shared>,
     request: Arc<RequestContext>,
+    /// Set on the copy that runs a shared call: its deadline, which followers
+    /// extend, replaces the first caller's.
+    flight_deadline: Option<Arc<FlightDeadline>>,
 }
 
 /// One request about to be made.
@@ -222,6 +225,7 @@ impl Upstreams {
                 metrics: Metrics::new(),
             }),
             request: Arc::new(RequestContext::default()),
+            flight_deadline: None,
         })
     }
 
@@ -249,6 +253,16 @@ impl Upstreams {
         Self {
             shared: self.shared.clone(),
             request: Arc::new(request),
+            flight_deadline: None,
+        }
+    }
+
+    /// A copy that runs a shared call, under the call's own deadline.
+    fn for_flight(&self, deadline: Arc<FlightDeadline>) -> Self {
+        Self {
+            shared: self.shared.clone(),
+            request: self.request.clone(),
+            flight_deadline: Some(deadline),
         }
     }
 
@@ -333,12 +347,32 @@ impl Upstreams {
                     user: call.user,
                 }
                 .text::<V>();
-                let this = self.clone();
-                flights
-                    .join(&self.shared.counters, (service, route), key, move || async move {
-                        this.send_now(method, sent, url, body, decode).await
-                    })
-                    .await
+                let deadline = self.request.deadline;
+                let join = |key: String| {
+                    let (this, method, url, body) = (self.clone(), method.clone(), url.clone(), body.clone());
+                    flights.join(
+                        &self.shared.counters,
+                        (service, route),
+                        key,
+                        deadline,
+                        move |flight_deadline| async move {
+                            this.for_flight(flight_deadline)
+                                .send_now(method, sent, url, body, decode)
+                                .await
+                        },
+                    )
+                };
+                match join(key.clone()).await {
+                    // The shared call ran out of time before this request did (it
+                    // ended just as this one joined): one call of its own.
+                    Err(e)
+                        if matches!(e.kind, ErrorKind::DeadlineExceeded)
+                            && self.time_left().is_some_and(|left| left >= Duration::from_millis(1)) =>
+                    {
+                        join(key).await
+                    }
+                    outcome => outcome,
+                }
             }
             _ => self.send_now(method, sent, url, body, decode).await,
         }
@@ -380,10 +414,29 @@ impl Upstreams {
         }
     }
 
+    /// When this call must end: the request's deadline, or a shared call's own.
+    fn deadline(&self) -> Option<Instant> {
+        match &self.flight_deadline {
+            Some(flight) => flight.get(),
+            None => self.request.deadline,
+        }
+    }
+
     fn time_left(&self) -> Option<Duration> {
-        self.request
-            .deadline
+        self.deadline()
             .map(|deadline| deadline.saturating_duration_since(Instant::now()))
+    }
+
+    /// Resolves once the deadline has passed, following it when a shared call's
+    /// deadline moves later while waiting; never without a deadline.
+    async fn deadline_passed(&self) {
+        loop {
+            match self.deadline() {
+                None => std::future::pending::<()>().await,
+                Some(deadline) if Instant::now() >= deadline => return,
+                Some(deadline) => tokio::time::sleep_until(deadline.into()).await,
+            }
+        }
     }
 
     /// One attempt, counted in the metrics and the request's waterfall. On failure,
@@ -463,9 +516,6 @@ impl Upstreams {
                     Refusal::Busy => ErrorKind::Busy,
                 })
             })?;
-        // The deadline, not the service's timeout, cuts this attempt short.
-        let cut_by_deadline = time_left.is_some_and(|left| left < endpoint.settings.timeout);
-        let timeout = time_left.map_or(endpoint.settings.timeout, |left| left.min(endpoint.settings.timeout));
         let parent = (self.request.span.as_ref())
             .and_then(tracing::Span::id)
             .or_else(|| tracing::Span::current().id());
@@ -524,10 +574,13 @@ impl Upstreams {
             let bytes = read_limited(&mut response, self.shared.http.max_response_bytes).await?;
             Ok::<_, ErrorKind>((status, (retry_after, max_age), bytes))
         };
-        let result = match tokio::time::timeout(timeout, exchange).instrument(span).await {
-            Err(_) if cut_by_deadline => Err(ErrorKind::DeadlineExceeded),
-            Err(_) => Err(ErrorKind::Timeout),
-            Ok(result) => result,
+        // The service's timeout or the deadline, whichever comes first, cuts the
+        // attempt short; the deadline is read again when it passes, because a
+        // shared call's deadline moves later when a request joins it.
+        let exchange = tokio::time::timeout(endpoint.settings.timeout, exchange).instrument(span);
+        let result = tokio::select! {
+            result = exchange => result.unwrap_or(Err(ErrorKind::Timeout)),
+            () = self.deadline_passed() => Err(ErrorKind::DeadlineExceeded),
         };
         if let Ok((status, _, _)) = &result {
             *status_seen = Some(status.as_u16());
