@@ -31,7 +31,7 @@ use url::Url;
 
 use super::{
     ErrorKind, Service, UpstreamError, UserId,
-    cache::{CacheCounters, EntityCache, RedisStore, StaleLog},
+    cache::{CacheCounters, EntityCache, MAX_FRESHNESS, RedisStore, StaleLog},
     coalesce::{FlightDeadline, FlightKey, Flights},
     guard::{BreakerState, Guard, GuardSettings, Refusal},
     waterfall::{Attempt, Waterfall},
@@ -680,15 +680,22 @@ async fn read_limited(response: &mut reqwest::Response, limit: usize) -> Result<
 
 /// `Retry-After` in seconds (the HTTP-date form is not used by the contract).
 fn retry_after(response: &reqwest::Response) -> Option<Duration> {
-    let seconds: u64 = response
-        .headers()
-        .get(RETRY_AFTER)?
-        .to_str()
-        .ok()?
-        .trim()
-        .parse()
-        .ok()?;
-    Some(Duration::from_secs(seconds))
+    parse_retry_after(response.headers().get(RETRY_AFTER)?.to_str().ok()?)
+}
+
+/// `Retry-After`'s delay-seconds. A number too large for a `u64` saturates
+/// (it is then far above `max_backoff`, so the call is not retried, as the
+/// service asked); anything but digits is ignored.
+fn parse_retry_after(value: &str) -> Option<Duration> {
+    delta_seconds(value.trim()).map(Duration::from_secs)
+}
+
+/// An HTTP delta-seconds value (`1*DIGIT`), saturating at `u64::MAX`.
+fn delta_seconds(text: &str) -> Option<u64> {
+    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some(text.parse().unwrap_or(u64::MAX))
 }
 
 /// `max-age` of a `Cache-Control: public, max-age=N` answer; `None` for anything
@@ -698,6 +705,10 @@ fn public_max_age(response: &reqwest::Response) -> Option<Duration> {
     parse_public_max_age(value)
 }
 
+/// The parser behind [`public_max_age`]: a `max-age` of any size is clamped to
+/// the cache's [`MAX_FRESHNESS`] (RFC 9111 asks a cache to read one too large to
+/// represent as a very long time, never as an error), so no freshness computed
+/// from it can overflow.
 fn parse_public_max_age(value: &str) -> Option<Duration> {
     let mut public = false;
     let mut max_age = None;
@@ -707,7 +718,7 @@ fn parse_public_max_age(value: &str) -> Option<Duration> {
             "private" | "no-store" | "no-cache" => return None,
             d => {
                 if let Some(n) = d.strip_prefix("max-age=") {
-                    max_age = n.trim_matches('"').parse::<u64>().ok().map(Duration::from_secs);
+                    max_age = delta_seconds(n.trim_matches('"')).map(|n| Duration::from_secs(n).min(MAX_FRESHNESS));
                 }
             }
         }
@@ -773,6 +784,65 @@ mod tests {
             let ceiling = base.saturating_mul(1 << (attempt - 1).min(16)).min(max);
             let backoff = full_jitter(base, max, attempt);
             assert!(backoff <= ceiling, "attempt {attempt}: {backoff:?}");
+        }
+    }
+
+    #[test]
+    fn cache_control_of_any_size_is_clamped() {
+        let max = Some(MAX_FRESHNESS);
+        assert_eq!(parse_public_max_age("public, max-age=18446744073709551615"), max);
+        assert_eq!(parse_public_max_age("public, max-age=99999999999999999999999999"), max);
+        assert_eq!(
+            parse_public_max_age("public, max-age=60"),
+            Some(Duration::from_secs(60))
+        );
+        assert_eq!(
+            parse_public_max_age("Public, Max-Age=\"30\""),
+            Some(Duration::from_secs(30))
+        );
+        assert_eq!(parse_public_max_age("max-age=60"), None);
+        assert_eq!(parse_public_max_age("public, max-age=60, private"), None);
+        assert_eq!(parse_public_max_age("public, max-age=-1"), None);
+        assert_eq!(parse_public_max_age("public, max-age=+5"), None);
+    }
+
+    #[test]
+    fn a_huge_retry_after_saturates_and_is_not_honoured() {
+        assert_eq!(parse_retry_after(" 2 "), Some(Duration::from_secs(2)));
+        let huge = parse_retry_after("99999999999999999999999").unwrap();
+        assert_eq!(huge, Duration::from_secs(u64::MAX));
+        assert!(huge > Duration::from_millis(250), "above any max_backoff: no retry");
+        assert_eq!(parse_retry_after("Wed, 21 Oct 2026 07:28:00 GMT"), None);
+        assert_eq!(parse_retry_after("-1"), None);
+        assert_eq!(parse_retry_after(""), None);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_cache_control_parses_without_panic_into_at_most_a_day(value in ".{0,80}") {
+            if let Some(max_age) = parse_public_max_age(&value) {
+                proptest::prop_assert!(max_age <= MAX_FRESHNESS);
+            }
+        }
+
+        #[test]
+        fn any_max_age_number_is_clamped(digits in "[0-9]{1,40}") {
+            let max_age = parse_public_max_age(&format!("public, max-age={digits}")).unwrap();
+            proptest::prop_assert!(max_age <= MAX_FRESHNESS);
+            if let Ok(n) = digits.parse::<u64>() {
+                proptest::prop_assert_eq!(max_age, Duration::from_secs(n).min(MAX_FRESHNESS));
+            }
+        }
+
+        #[test]
+        fn any_retry_after_parses_without_panic(value in ".{0,40}", digits in "[0-9]{1,40}") {
+            let _ = parse_retry_after(&value);
+            let delay = parse_retry_after(&digits).unwrap();
+            if let Ok(n) = digits.parse::<u64>() {
+                proptest::prop_assert_eq!(delay, Duration::from_secs(n));
+            } else {
+                proptest::prop_assert_eq!(delay, Duration::from_secs(u64::MAX));
+            }
         }
     }
 

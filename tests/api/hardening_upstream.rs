@@ -1,11 +1,18 @@
 //! Issue 15, the upstream layer's share of the December audit: one regression test
 //! per finding, each of which fails on the code the audit read.
 
-use std::time::{Duration, Instant};
+use std::{
+    collections::HashMap,
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::{Duration, Instant},
+};
 
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, errors, spawn_app};
+use crate::helpers::{TestApp, errors, redis_prefix, spawn_app, spawn_app_with};
 
 /// Polls `probe` until it holds, at most `limit` long (a condition, never a fixed
 /// sleep); `false` if it never did.
@@ -105,4 +112,173 @@ async fn an_eight_millisecond_client_never_fails_its_neighbour() {
         assert!(errors(&other).is_empty(), "id {id}: {other}");
         assert!(other["data"]["restaurant"]["name"].is_string(), "{other}");
     }
+}
+
+// ---------------------------------------------------------------------------
+// Item 5 (audit 7, 13, 16): numbers from upstreams, Redis and cursors.
+// ---------------------------------------------------------------------------
+
+const REDIS: &str = "redis://127.0.0.1:6379";
+
+/// A `restaurants` service whose answers say `max-age=u64::MAX`, and a `ratings`
+/// service that answers `503` with a `Retry-After` too large for any integer
+/// type; each counts its calls.
+struct Untrusted {
+    base: String,
+    restaurants: Arc<AtomicU64>,
+    ratings: Arc<AtomicU64>,
+}
+
+async fn untrusted_upstream() -> Untrusted {
+    use axum::{extract::Query, http::header, response::IntoResponse, routing::get};
+
+    let restaurants = Arc::new(AtomicU64::new(0));
+    let ratings = Arc::new(AtomicU64::new(0));
+    let (r, q) = (restaurants.clone(), ratings.clone());
+    let app = axum::Router::new()
+        .route(
+            "/restaurants",
+            get(move |Query(query): Query<HashMap<String, String>>| {
+                r.fetch_add(1, Ordering::SeqCst);
+                let ids = query.get("ids").cloned().unwrap_or_default();
+                let records: Vec<Value> = ids
+                    .split(',')
+                    .filter_map(|id| id.parse::<u64>().ok())
+                    .map(|id| {
+                        json!({"id": id, "name": format!("Untrusted {id}"), "cuisines": ["pizza"], "priceLevel": 2,
+                            "address": {"street": "Street 1", "city": "Berlin", "postcode": "10115"},
+                            "location": {"lat": 52.52, "lng": 13.405}, "imageUrl": "https://img.example/1.jpg"})
+                    })
+                    .collect();
+                async move {
+                    (
+                        [(header::CACHE_CONTROL, "public, max-age=18446744073709551615")],
+                        axum::Json(records),
+                    )
+                        .into_response()
+                }
+            }),
+        )
+        .route(
+            "/ratings",
+            get(move || {
+                q.fetch_add(1, Ordering::SeqCst);
+                async {
+                    (
+                        axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                        [
+                            (header::RETRY_AFTER, "99999999999999999999999"),
+                            (header::CACHE_CONTROL, "private, no-store"),
+                        ],
+                        axum::Json(json!({"error": "down"})),
+                    )
+                        .into_response()
+                }
+            }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    Untrusted {
+        base: format!("http://{addr}/"),
+        restaurants,
+        ratings,
+    }
+}
+
+#[tokio::test]
+async fn an_endless_max_age_and_a_huge_retry_after_neither_panic_nor_retry() {
+    let upstream = untrusted_upstream().await;
+    let app = spawn_app_with(|config| {
+        for service in ["restaurants", "ratings"] {
+            config
+                .upstreams
+                .services
+                .insert(service.into(), upstream.base.parse().unwrap());
+        }
+    })
+    .await;
+    let query = r#"{ restaurant(id: "5") { name rating { average } } }"#;
+
+    for _ in 0..2 {
+        let (status, body) = app.query(query, json!({}), None).await;
+        assert_eq!(status, 200);
+        assert_eq!(body["data"]["restaurant"]["name"], "Untrusted 5", "{body}");
+        assert_eq!(codes(&body), ["UPSTREAM_UNAVAILABLE"], "{body}");
+    }
+    // Cached (for a day at most): asked once.
+    assert_eq!(upstream.restaurants.load(Ordering::SeqCst), 1);
+    // `Retry-After` far above `max_backoff`: the service asked not to be retried.
+    assert_eq!(upstream.ratings.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test]
+async fn a_cursor_at_u64_max_is_bad_input() {
+    let app = spawn_app().await;
+    let query = r#"query($after: String) { restaurants(near: {lat: 52.52, lng: 13.405}, first: 2, after: $after) { edges { cursor } } }"#;
+
+    // `rd:18446744073709551615`, the audit's cursor.
+    let (status, body) = app
+        .query(query, json!({"after": "cmQ6MTg0NDY3NDQwNzM3MDk1NTE2MTU"}), None)
+        .await;
+
+    assert_eq!(status, 200);
+    assert_eq!(codes(&body), ["BAD_USER_INPUT"], "{body}");
+}
+
+/// Stores `value` under the gateway's Redis key `key` (its prefix added).
+async fn redis_set(prefix: &str, key: &str, value: &str) {
+    let client = redis::Client::open(REDIS).unwrap();
+    let mut connection = client.get_multiplexed_async_connection().await.unwrap();
+    redis::cmd("SET")
+        .arg(format!("{prefix}{key}"))
+        .arg(value)
+        .arg("PX")
+        .arg(600_000)
+        .query_async::<()>(&mut connection)
+        .await
+        .unwrap();
+}
+
+fn now_ms() -> u64 {
+    let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+    since.unwrap().as_millis() as u64
+}
+
+#[tokio::test]
+async fn poisoned_redis_values_are_misses() {
+    let prefix = redis_prefix("poisoned");
+    let app = spawn_app_with(|config| {
+        config.cache.redis_url = Some(REDIS.into());
+        config.cache.redis_prefix = prefix.clone();
+    })
+    .await;
+    let record = async |id: u64| {
+        let url = app.demo_url(&format!("/restaurants/restaurants?ids={id}"));
+        app.get_json(&url).await[0].clone()
+    };
+    let key = |id: u64| format!("e|restaurants|GET /restaurants||{id}");
+    // Restaurant 4322's record, fresh for a minute, under 4323's key.
+    redis_set(
+        &prefix,
+        &key(4323),
+        &format!("{}:{}", now_ms() + 60_000, record(4322).await),
+    )
+    .await;
+    // 4321's own record, with a freshness that overflows when added to.
+    redis_set(&prefix, &key(4321), &format!("{}:{}", u64::MAX, record(4321).await)).await;
+
+    let expected = [record(4323).await["name"].clone(), record(4321).await["name"].clone()];
+    app.reset().await;
+
+    for (id, expected) in [4323u64, 4321].into_iter().zip(expected) {
+        let (status, body) = app
+            .query(&format!("{{ restaurant(id: \"{id}\") {{ name }} }}"), json!({}), None)
+            .await;
+        assert_eq!(status, 200);
+        assert!(errors(&body).is_empty(), "{body}");
+        assert_eq!(body["data"]["restaurant"]["name"], expected, "{id}: {body}");
+    }
+    // Both were misses: the gateway asked the service.
+    assert_eq!(app.stats().await.calls("restaurants GET /restaurants"), 2);
 }
