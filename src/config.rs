@@ -485,10 +485,16 @@ impl Default for UpstreamsConfig {
 impl Default for RetryConfig {
     fn default() -> Self {
         Self {
-            max_attempts: 3,
+            // Four attempts: at a 20 % failure rate, three leave 1.6 % of twice-
+            // called screens incomplete (98.4 %, no margin), four 0.3 %. They
+            // cost nothing while a service is down: no retries are taken then.
+            max_attempts: 4,
             base_backoff: Duration::from_millis(20),
             max_backoff: Duration::from_millis(250),
-            budget_ratio: 0.2,
+            // A 20 % failure rate needs 0.2 + 0.04 + 0.008 = 0.25 retries per
+            // call; tower's budget allows 1 / floor(1 / ratio), so 0.33 allows a
+            // third (0.2 allowed a quarter: no headroom).
+            budget_ratio: 0.33,
             min_per_second: 5,
             budget_window: Duration::from_secs(10),
         }

@@ -8,8 +8,9 @@
 //! - attach `X-User-Id` for private calls;
 //! - read at most `max_response_bytes` of the answer;
 //! - retry connection failures, timeouts and 502/503/504 with jittered exponential
-//!   backoff (or the service's `Retry-After`), within the service's retry budget and
-//!   the time left (every contract call is a read, so every call is idempotent);
+//!   backoff (or the service's `Retry-After`), while the service's recent calls
+//!   mostly succeed, within its retry budget and the time left (every contract
+//!   call is a read, so every call is idempotent);
 //! - open a span with the service, route, batch size, status and attempt (a child of
 //!   the request's span, even from a DataLoader's task), send the W3C trace context
 //!   and `X-Request-Id`, and turn every failure into an [`UpstreamError`];
@@ -405,7 +406,9 @@ impl Upstreams {
             // A retry must be able to start and finish before the deadline.
             let time_left = self.time_left();
             let fits = backoff <= http.max_backoff && time_left.is_none_or(|left| left > backoff);
-            if !(retryable && fits && endpoint.guard.withdraw()) {
+            // Only while the service mostly succeeds (a service that is plainly
+            // down gets no retries), then only within its budget.
+            if !(retryable && fits && endpoint.guard.worth_retrying() && endpoint.guard.withdraw()) {
                 return Err(result);
             }
             tracing::debug!(service = service.name(), route, attempt, ?backoff, error = %result.kind, "retrying");

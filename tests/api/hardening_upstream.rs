@@ -12,7 +12,7 @@ use std::{
 
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, errors, redis_prefix, spawn_app, spawn_app_with};
+use crate::helpers::{HOME, TestApp, berlin, errors, redis_prefix, spawn_app, spawn_app_with};
 
 /// Polls `probe` until it holds, at most `limit` long (a condition, never a fixed
 /// sleep); `false` if it never did.
@@ -281,4 +281,117 @@ async fn poisoned_redis_values_are_misses() {
     }
     // Both were misses: the gateway asked the service.
     assert_eq!(app.stats().await.calls("restaurants GET /restaurants"), 2);
+}
+
+// ---------------------------------------------------------------------------
+// Item 10: retries stop while a service is plainly down.
+// ---------------------------------------------------------------------------
+
+/// Runs `query` once for each of the users 1 to `queries`, signed in as that user
+/// (so no two share a private call), `concurrency` at a time; returns the bodies.
+async fn signed_in(app: &TestApp, query: &str, variables: &Value, queries: u64, concurrency: usize) -> Vec<Value> {
+    use futures_util::{StreamExt, stream};
+    stream::iter(1..=queries)
+        .map(|user| async move {
+            let token = app.token(user);
+            let body = json!({"query": query, "variables": variables});
+            app.send_json(app.graphql_post(&body, Some(&token))).await.body
+        })
+        .buffer_unordered(concurrency)
+        .collect()
+        .await
+}
+
+/// What reads `service`: the signed-in user's own data for `users` (three
+/// calls), the ranked list for `recommendations` (one).
+fn reading(service: &str) -> (&'static str, Value) {
+    match service {
+        "users" => ("{ me { name addresses { street } favorites { id } } }", json!({})),
+        _ => (
+            "query($location: LocationInput!) { restaurants(near: $location, first: 5, sort: RECOMMENDED) { edges { node { id } } } }",
+            json!({"location": {"lat": 52.52, "lng": 13.405}}),
+        ),
+    }
+}
+
+/// Calls `service` gets per query when all is well, and what `queries` queries
+/// cost it while it answers `503` to everything: (needed, made).
+async fn calls_while_down(service: &str, queries: u64, concurrency: usize) -> (u64, u64) {
+    let app = spawn_app().await;
+    let (query, variables) = reading(service);
+    signed_in(&app, query, &variables, 1, 1).await;
+    let per_query = app.stats().await.service(service);
+    assert!(per_query > 0, "the query calls {service}");
+    app.reset().await;
+    app.fault(json!({"service": service, "errorRate": 1.0})).await;
+
+    let bodies = signed_in(&app, query, &variables, queries, concurrency).await;
+
+    assert!(bodies.iter().all(|b| !errors(b).is_empty()));
+    (per_query * queries, app.stats().await.service(service))
+}
+
+#[tokio::test]
+async fn ten_queries_against_a_dead_service_make_at_most_half_again_the_calls_needed() {
+    for service in ["users", "recommendations"] {
+        let (needed, made) = calls_while_down(service, 10, 1).await;
+        eprintln!("{service}, 10 queries: {made} calls, {needed} needed");
+        assert!(
+            made * 2 <= needed * 3,
+            "{service}: {made} calls where {needed} were needed"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_thousand_queries_against_a_dead_service_make_at_most_half_again_the_calls_needed() {
+    for service in ["users", "recommendations"] {
+        let (needed, made) = calls_while_down(service, 1_000, 8).await;
+        eprintln!("{service}, 1000 queries: {made} calls, {needed} needed");
+        assert!(
+            made * 2 <= needed * 3,
+            "{service}: {made} calls where {needed} were needed"
+        );
+    }
+}
+
+/// The same at 10,000 queries: measured by hand (minutes in a debug build), with
+/// `cargo test --test api -- --ignored --nocapture ten_thousand_queries`.
+#[tokio::test]
+#[ignore = "slow: run by hand"]
+async fn ten_thousand_queries_against_a_dead_service_make_at_most_half_again_the_calls_needed() {
+    for service in ["users", "recommendations"] {
+        let (needed, made) = calls_while_down(service, 10_000, 8).await;
+        eprintln!("{service}, 10000 queries: {made} calls, {needed} needed");
+        assert!(
+            made * 2 <= needed * 3,
+            "{service}: {made} calls where {needed} were needed"
+        );
+    }
+}
+
+#[tokio::test]
+async fn retries_still_hide_a_service_that_fails_one_call_in_five() {
+    let app = spawn_app_with(|config| config.cache.enabled = false).await;
+    app.fault(json!({"service": "restaurants", "errorRate": 0.2})).await;
+    let queries = 200;
+
+    let bodies = signed_in(&app, HOME, &berlin(5), queries, 4).await;
+
+    let whole = bodies
+        .iter()
+        .filter(|body| {
+            let restaurants_failed = errors(body).iter().any(|e| e["extensions"]["service"] == "restaurants");
+            let names = body["data"]["restaurants"]["edges"]
+                .as_array()
+                .is_some_and(|edges| edges.iter().all(|e| e["node"]["name"].is_string()));
+            !restaurants_failed && names && body["data"]["me"]["favorites"].is_array()
+        })
+        .count() as u64;
+    let calls = app.stats().await.calls("restaurants GET /restaurants");
+    eprintln!("{whole} of {queries} HomeScreens whole; {calls} calls to restaurants");
+    assert!(
+        whole * 100 >= queries * 98,
+        "{whole} of {queries} HomeScreens had every restaurant field"
+    );
 }
