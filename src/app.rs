@@ -99,7 +99,8 @@ fn redis_store(config: &Config, counters: &Arc<CacheCounters>) -> anyhow::Result
         config.cache.redis_timeout,
         counters.clone(),
     )
-    .context("cache.redis_url")?;
+    .context("cache.redis_url")?
+    .with_read_timeout(config.cache.redis_read_timeout);
     Ok(Some(Arc::new(store)))
 }
 

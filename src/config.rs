@@ -311,6 +311,12 @@ pub struct CacheConfig {
     /// Longest time a Redis operation may take before it counts as failed.
     #[serde(with = "humantime_serde")]
     pub redis_timeout: Duration,
+    /// Longest time a request waits for a Redis read (at most `redis_timeout`,
+    /// never past the request's deadline). A slower read counts as Redis failing,
+    /// so a Redis that is slow but under `redis_timeout` is skipped (one probe a
+    /// second) instead of slowing every cache miss.
+    #[serde(with = "humantime_serde")]
+    pub redis_read_timeout: Duration,
     /// How long past its freshness an entry is kept, to be served (flagged stale)
     /// when its upstream fails.
     #[serde(with = "humantime_serde")]
@@ -360,6 +366,7 @@ impl Default for CacheConfig {
             redis_url: None,
             redis_prefix: "dg:".to_owned(),
             redis_timeout: Duration::from_millis(100),
+            redis_read_timeout: crate::upstream::cache::DEFAULT_READ_TIMEOUT,
             stale_window: Duration::from_secs(300),
             coalesce: true,
             ttl: BTreeMap::new(),
@@ -1043,6 +1050,12 @@ impl Config {
         }
         if cache.redis_timeout.is_zero() || cache.redis_timeout > Duration::from_secs(5) {
             return Err(invalid("cache.redis_timeout", "must be between 1ms and 5s"));
+        }
+        if cache.redis_read_timeout.is_zero() || cache.redis_read_timeout > cache.redis_timeout {
+            return Err(invalid(
+                "cache.redis_read_timeout",
+                "must be at least 1ms and at most cache.redis_timeout",
+            ));
         }
         if cache.stale_window > Duration::from_secs(7 * 24 * 3600) {
             return Err(invalid("cache.stale_window", "must be at most 7 days"));

@@ -245,7 +245,7 @@ impl Upstreams {
         let keys: Vec<String> = unique.iter().map(|id| scope.key(id)).collect();
         // A shared entry must hold the record of the id its key names.
         let found = cache
-            .get_many::<T>(&keys, |i, record: &T| record.id() == unique[i])
+            .get_many::<T>(&keys, self.time_left(), |i, record: &T| record.id() == unique[i])
             .await;
         let mut hits = Vec::with_capacity(unique.len());
         let mut misses = Vec::new();
@@ -323,7 +323,7 @@ impl Upstreams {
         };
         let key = scope.key("");
         let found = cache
-            .get_many::<T>(std::slice::from_ref(&key), |_, _| true)
+            .get_many::<T>(std::slice::from_ref(&key), self.time_left(), |_, _| true)
             .await
             .pop()
             .flatten();

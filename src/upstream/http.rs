@@ -425,7 +425,8 @@ impl Upstreams {
         }
     }
 
-    fn time_left(&self) -> Option<Duration> {
+    /// The time left before this call's deadline (`None`: no deadline).
+    pub(super) fn time_left(&self) -> Option<Duration> {
         self.deadline()
             .map(|deadline| deadline.saturating_duration_since(Instant::now()))
     }

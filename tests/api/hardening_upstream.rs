@@ -12,7 +12,7 @@ use std::{
 
 use serde_json::{Value, json};
 
-use crate::helpers::{HOME, TestApp, berlin, errors, redis_prefix, spawn_app, spawn_app_with};
+use crate::helpers::{HOME, RESTAURANT, TestApp, berlin, errors, redis_prefix, spawn_app, spawn_app_with};
 
 /// Polls `probe` until it holds, at most `limit` long (a condition, never a fixed
 /// sleep); `false` if it never did.
@@ -394,4 +394,135 @@ async fn retries_still_hide_a_service_that_fails_one_call_in_five() {
         whole * 100 >= queries * 98,
         "{whole} of {queries} HomeScreens had every restaurant field"
     );
+}
+
+// ---------------------------------------------------------------------------
+// Item 7 (audit 10): Redis off the critical path.
+// ---------------------------------------------------------------------------
+
+/// A TCP proxy in front of the test Redis that holds every chunk Redis sends back
+/// for `delay` before passing it on: a Redis that is slow but well under its
+/// timeout. Returns its `redis://` URL.
+async fn slow_redis(delay: Duration) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((client, _)) = listener.accept().await {
+            let Ok(server) = tokio::net::TcpStream::connect("127.0.0.1:6379").await else {
+                continue;
+            };
+            let (mut client_read, mut client_write) = client.into_split();
+            let (mut server_read, mut server_write) = server.into_split();
+            tokio::spawn(async move { tokio::io::copy(&mut client_read, &mut server_write).await });
+            tokio::spawn(async move {
+                let mut buffer = vec![0u8; 64 * 1024];
+                loop {
+                    match server_read.read(&mut buffer).await {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => {
+                            // The latency this proxy exists to add (not a wait
+                            // for anything).
+                            tokio::time::sleep(delay).await;
+                            if client_write.write_all(&buffer[..n]).await.is_err() {
+                                break;
+                            }
+                        }
+                    }
+                }
+            });
+        }
+    });
+    format!("redis://{addr}")
+}
+
+/// The time `n` cold `restaurant(id:)` queries take one after another (each id
+/// new to the gateway), and whether each answered in full.
+async fn cold_queries(app: &TestApp, first_id: u64, n: u64) -> Duration {
+    let started = Instant::now();
+    for id in first_id..first_id + n {
+        let (_, body) = app.query(RESTAURANT, json!({"id": id.to_string()}), None).await;
+        assert!(errors(&body).is_empty(), "{body}");
+    }
+    started.elapsed()
+}
+
+#[tokio::test]
+async fn a_slow_redis_does_not_slow_cold_queries() {
+    let delay = Duration::from_millis(30);
+    let n = 10;
+    let without = spawn_app().await;
+    let slow_url = slow_redis(delay).await;
+    let slow = spawn_app_with(|config| {
+        config.cache.redis_url = Some(slow_url);
+        config.cache.redis_prefix = redis_prefix("slow-redis");
+    })
+    .await;
+    // Warm both up (connections, the first Redis connect) on ids not measured.
+    cold_queries(&without, 3000, 1).await;
+    cold_queries(&slow, 3000, 1).await;
+
+    let plain = cold_queries(&without, 3001, n).await;
+    let through_slow_redis = cold_queries(&slow, 3001, n).await;
+
+    eprintln!(
+        "{n} cold Restaurant queries: {plain:?} without Redis, {through_slow_redis:?} through a Redis {delay:?} slow"
+    );
+    // Waiting for Redis on each miss costs at least a read and a write round
+    // trip (2 x 30 ms) per query; off the critical path, at most a read or two
+    // in all.
+    assert!(
+        through_slow_redis < plain + delay * n as u32,
+        "{through_slow_redis:?} through a slow Redis, {plain:?} without"
+    );
+}
+
+/// Waits (polling Redis, never a fixed sleep) until every key of `keys` (without
+/// the gateway's `prefix`) is in Redis: entity writes to Redis happen in the
+/// background, so a test that checks sharing through Redis waits for them.
+pub async fn redis_has_keys(prefix: &str, keys: &[String]) {
+    let client = redis::Client::open(REDIS).unwrap();
+    let connection = client.get_multiplexed_async_connection().await.unwrap();
+    let full: Vec<String> = keys.iter().map(|k| format!("{prefix}{k}")).collect();
+    let stored = eventually(Duration::from_secs(5), || {
+        let mut connection = connection.clone();
+        let full = full.clone();
+        async move {
+            let found: usize = redis::cmd("EXISTS")
+                .arg(&full)
+                .query_async(&mut connection)
+                .await
+                .unwrap_or(0);
+            found == full.len()
+        }
+    })
+    .await;
+    assert!(stored, "Redis never got {keys:?}");
+}
+
+#[tokio::test]
+async fn the_answer_does_not_wait_for_redis_writes_but_they_land() {
+    let prefix = redis_prefix("background-writes");
+    let app = spawn_app_with(|config| {
+        config.cache.redis_url = Some(REDIS.into());
+        config.cache.redis_prefix = prefix.clone();
+    })
+    .await;
+
+    let (_, body) = app.query(RESTAURANT, json!({"id": "18"}), None).await;
+
+    assert!(errors(&body).is_empty(), "{body}");
+    let keys: Vec<String> = [
+        "restaurants GET /restaurants",
+        "menus GET /menus",
+        "ratings GET /ratings",
+    ]
+    .iter()
+    .map(|r| {
+        let (service, route) = r.split_once(' ').unwrap();
+        format!("e|{service}|{route}||18")
+    })
+    .collect();
+    redis_has_keys(&prefix, &keys).await;
 }

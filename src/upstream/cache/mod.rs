@@ -11,6 +11,7 @@
 //! - **Tiers**: typed values in memory (`moka`, bounded by bytes), then the JSON in
 //!   Redis when configured (`MGET` per batch, `SET PX` per entity), shared by every
 //!   replica. A Redis hit fills the memory tier; Redis trouble falls back to memory.
+//!   Writes to Redis happen in the background: an answer never waits for them.
 //!
 //! This module knows nothing of HTTP: `cached.rs` puts it in front of the calls.
 
@@ -29,7 +30,7 @@ use std::{
 use serde::de::DeserializeOwned;
 
 use self::memory::{Entry, MemoryTier};
-pub use self::redis::RedisStore;
+pub use self::redis::{DEFAULT_READ_TIMEOUT, MAX_PENDING_WRITES, RedisStore};
 use super::Service;
 
 /// How the entity cache behaves.
@@ -70,8 +71,11 @@ pub struct CacheCounters {
     pub stale: AtomicU64,
     /// Entities found in Redis (a subset of `hits` and `stale`).
     pub redis_hits: AtomicU64,
-    /// Redis operations that failed or timed out.
+    /// Redis operations that failed, timed out, or (reads) were slower than
+    /// `cache.redis_read_timeout`.
     pub redis_errors: AtomicU64,
+    /// Redis writes dropped because too many were in flight.
+    pub redis_writes_dropped: AtomicU64,
     /// Upstream calls that joined an identical call already in flight.
     pub coalesced: AtomicU64,
 }
@@ -89,6 +93,8 @@ pub struct CacheStats {
     pub redis_hits: u64,
     /// See [`CacheCounters::redis_errors`].
     pub redis_errors: u64,
+    /// See [`CacheCounters::redis_writes_dropped`].
+    pub redis_writes_dropped: u64,
     /// See [`CacheCounters::coalesced`].
     pub coalesced: u64,
 }
@@ -103,6 +109,7 @@ impl CacheCounters {
             stale: read(&self.stale),
             redis_hits: read(&self.redis_hits),
             redis_errors: read(&self.redis_errors),
+            redis_writes_dropped: read(&self.redis_writes_dropped),
             coalesced: read(&self.coalesced),
         }
     }
@@ -182,9 +189,13 @@ impl EntityCache {
     /// freshness is further ahead than [`MAX_FRESHNESS`] allows, or that `accept`
     /// refuses (given the key's index: a record whose id is not the key's) is a
     /// miss, and is not copied into memory.
+    ///
+    /// The Redis read waits at most `cache.redis_read_timeout`, and never past
+    /// `time_left` (the request's).
     pub(crate) async fn get_many<T>(
         &self,
         keys: &[String],
+        time_left: Option<Duration>,
         accept: impl Fn(usize, &T) -> bool,
     ) -> Vec<Option<Lookup<T>>>
     where
@@ -206,7 +217,7 @@ impl EntityCache {
             return found;
         }
         let full: Vec<String> = wanted.iter().map(|&i| redis.key(&keys[i])).collect();
-        let Some(values) = redis.mget(&full).await else {
+        let Some(values) = redis.mget_within(&full, time_left).await else {
             return found;
         };
         for (&i, value) in wanted.iter().zip(values) {
@@ -246,6 +257,7 @@ impl EntityCache {
     }
 
     /// Stores records under their keys, fresh for `ttl`: `(key, value, its JSON)`.
+    /// The memory tier has them on return; Redis gets them in the background.
     pub(crate) async fn put_many<T>(&self, records: Vec<(String, Arc<T>, &str)>, ttl: Duration)
     where
         T: Send + Sync + 'static,
@@ -271,7 +283,7 @@ impl EntityCache {
             self.memory.insert(Arc::from(key), entry).await;
         }
         if let Some(redis) = &self.redis {
-            redis.set_many(shared).await;
+            redis.spawn_set_many(shared);
         }
     }
 }
@@ -361,12 +373,14 @@ mod tests {
         cache
             .put_many(vec![(key.clone(), Arc::new(7u32), "7")], Duration::from_millis(30))
             .await;
-        let found = cache.get_many::<u32>(std::slice::from_ref(&key), |_, _| true).await;
+        let found = cache
+            .get_many::<u32>(std::slice::from_ref(&key), None, |_, _| true)
+            .await;
         let hit = found[0].as_ref().unwrap();
         assert!(hit.fresh);
         assert_eq!(*hit.value, 7);
         tokio::time::sleep(Duration::from_millis(50)).await;
-        let found = cache.get_many::<u32>(&[key], |_, _| true).await;
+        let found = cache.get_many::<u32>(&[key], None, |_, _| true).await;
         assert!(!found[0].as_ref().unwrap().fresh);
     }
 
@@ -379,7 +393,7 @@ mod tests {
         cache
             .put_many(vec![(key.clone(), Arc::new(8u32), "8")], Duration::MAX)
             .await;
-        let found = cache.get_many::<u32>(&[key], |_, _| true).await;
+        let found = cache.get_many::<u32>(&[key], None, |_, _| true).await;
         assert!(found[0].as_ref().unwrap().fresh);
     }
 
