@@ -431,6 +431,10 @@ pub struct TelemetryConfig {
     /// The value `X-Upstream-Trace` must carry when `upstream_trace` is
     /// `header-secret` (at least 16 bytes).
     pub upstream_trace_secret: Option<String>,
+    /// Operation names that get a metric label of their own (with the names of
+    /// the `persisted_queries.manifest`'s operations); every other name is
+    /// counted as `other`, so clients cannot choose labels.
+    pub operation_labels: Vec<String>,
 }
 
 /// Who may see the upstream waterfall. It names internal routes, so production
@@ -602,6 +606,8 @@ impl Default for TelemetryConfig {
             metrics: true,
             upstream_trace: UpstreamTrace::On,
             upstream_trace_secret: None,
+            // The app's own operations (schema/operations/).
+            operation_labels: ["HomeScreen", "Nearby", "Restaurant"].map(String::from).to_vec(),
         }
     }
 }
@@ -831,6 +837,20 @@ impl Config {
         }
         if !(0.0..=1.0).contains(&telemetry.sampling_ratio) {
             return Err(invalid("telemetry.sampling_ratio", "must be between 0 and 1"));
+        }
+        if telemetry.operation_labels.len() > crate::telemetry::MAX_OPERATION_NAMES {
+            return Err(invalid(
+                "telemetry.operation_labels",
+                format!("must name at most {} operations", crate::telemetry::MAX_OPERATION_NAMES),
+            ));
+        }
+        if let Some(name) =
+            (telemetry.operation_labels.iter()).find(|n| !crate::telemetry::Metrics::is_operation_name(n))
+        {
+            return Err(invalid(
+                "telemetry.operation_labels",
+                format!("{name:?} is not a GraphQL operation name of at most 64 characters"),
+            ));
         }
         let secret = telemetry.upstream_trace_secret.as_deref().unwrap_or("");
         if telemetry.upstream_trace == UpstreamTrace::HeaderSecret && secret.len() < 16 {

@@ -526,3 +526,100 @@ async fn the_answer_does_not_wait_for_redis_writes_but_they_land() {
     .collect();
     redis_has_keys(&prefix, &keys).await;
 }
+
+// ---------------------------------------------------------------------------
+// Item 8 (audit 11, 14): clients choose neither cache keys nor metric labels.
+// ---------------------------------------------------------------------------
+
+#[tokio::test]
+async fn locations_a_few_metres_apart_share_their_cache_entries() {
+    let app = spawn_app().await;
+    let query = "query($at: LocationInput!) { restaurants(near: $at, first: 3) { edges { node { id deliveryEstimate { minutes } } } } }";
+
+    let mut answers = Vec::new();
+    for i in 0..20 {
+        // Twenty floats, all within a few metres of Berlin Mitte.
+        let at = json!({"lat": 52.52 + f64::from(i) * 1e-6, "lng": 13.405 - f64::from(i) * 1e-6});
+        let (_, body) = app.query(query, json!({"at": at}), None).await;
+        assert!(errors(&body).is_empty(), "{body}");
+        answers.push(body["data"].clone());
+    }
+
+    assert!(answers.windows(2).all(|w| w[0] == w[1]), "one cell, one answer");
+    let stats = app.stats().await;
+    assert_eq!(stats.calls("geo GET /areas/lookup"), 1, "{:?}", stats.calls);
+    assert_eq!(stats.calls("logistics POST /estimates"), 1, "{:?}", stats.calls);
+}
+
+#[tokio::test]
+async fn the_first_names_a_client_sends_claim_no_metric_label() {
+    let app = spawn_app().await;
+    for i in 0..70 {
+        app.query(&format!("query Junk{i} {{ __typename }}"), json!({}), None)
+            .await;
+    }
+    let token = app.token(42);
+    app.query(HOME, berlin(2), Some(&token)).await;
+
+    let text = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let requests: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("gateway_graphql_requests_total{"))
+        .collect();
+    assert!(!requests.iter().any(|l| l.contains("Junk")), "{requests:#?}");
+    assert!(
+        requests
+            .iter()
+            .any(|l| l.contains(r#"operation="other""#) && l.ends_with(" 70")),
+        "{requests:#?}"
+    );
+    assert!(
+        requests.iter().any(|l| l.contains(r#"operation="HomeScreen""#)),
+        "{requests:#?}"
+    );
+}
+
+#[tokio::test]
+async fn configured_and_manifest_operations_get_their_own_labels() {
+    let dir = std::env::temp_dir().join(format!("dg-labels-{}-{:x}", std::process::id(), fastrand::u64(..)));
+    std::fs::create_dir_all(&dir).unwrap();
+    let manifest = dir.join("manifest.json");
+    let body = "query Tracking { __typename }";
+    let id = delivery_gateway::server::persisted::sha256_hex(body);
+    let file = json!({"format": "apollo-persisted-query-manifest", "version": 1,
+        "operations": [{"id": id, "name": "Tracking", "type": "query", "body": body}]});
+    std::fs::write(&manifest, file.to_string()).unwrap();
+    let app = spawn_app_with(|config| {
+        config.telemetry.operation_labels = vec!["Checkout".into()];
+        config.persisted_queries.manifest = Some(manifest.clone());
+    })
+    .await;
+
+    for name in ["Checkout", "Tracking", "HomeScreen"] {
+        app.query(&format!("query {name} {{ __typename }}"), json!({}), None)
+            .await;
+    }
+
+    let text = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert!(text.contains(r#"operation="Checkout""#), "{text}");
+    assert!(text.contains(r#"operation="Tracking""#), "{text}");
+    // Not listed in this configuration: `other`.
+    assert!(!text.contains(r#"operation="HomeScreen""#), "{text}");
+}
