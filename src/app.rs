@@ -88,10 +88,24 @@ pub async fn wire(config: &Config) -> anyhow::Result<Wiring> {
     };
     let upstreams = Upstreams::new(service_settings(config, bases), http_settings(config), caching)
         .context("building the upstream HTTP clients")?;
+    label_operations(config, &upstreams);
     Ok(Wiring {
         upstreams,
         embedded_demo,
     })
+}
+
+/// Gives the configured operation names, and the persisted-query manifest's,
+/// metric labels of their own; every other name is counted as `other`.
+fn label_operations(config: &Config, upstreams: &Upstreams) {
+    let metrics = upstreams.metrics();
+    metrics.label_operations(&config.telemetry.operation_labels);
+    if let Some(path) = &config.persisted_queries.manifest {
+        match crate::telemetry::Metrics::manifest_operation_names(path) {
+            Ok(names) => metrics.label_operations(names),
+            Err(error) => tracing::warn!(%error, "persisted_queries.manifest: its operations get no metric labels"),
+        }
+    }
 }
 
 /// The Redis tier, when `cache.redis_url` is set. It connects on first use, so a
@@ -106,7 +120,8 @@ fn redis_store(config: &Config, counters: &Arc<CacheCounters>) -> anyhow::Result
         config.cache.redis_timeout,
         counters.clone(),
     )
-    .context("cache.redis_url")?;
+    .context("cache.redis_url")?
+    .with_read_timeout(config.cache.redis_read_timeout);
     Ok(Some(Arc::new(store)))
 }
 

@@ -89,7 +89,14 @@ pub fn encode_cursor(kind: &str, position: u64) -> String {
     URL_SAFE_NO_PAD.encode(format!("{kind}:{position}"))
 }
 
-/// The position in a cursor of `kind`, or a `BAD_USER_INPUT` error.
+/// The largest position a cursor may hold: 2^53 - 1, the largest integer a JSON
+/// client keeps exact (ids and offsets are JSON numbers). A position past it is
+/// none this server handed out, and refusing it leaves room for `position + 1`.
+pub const MAX_CURSOR_POSITION: u64 = (1 << 53) - 1;
+
+/// The position in a cursor of `kind`, or a `BAD_USER_INPUT` error (also for a
+/// position above [`MAX_CURSOR_POSITION`], such as `u64::MAX`, which overflowed
+/// the offset after it).
 pub fn decode_cursor(kind: &str, cursor: &str) -> async_graphql::Result<u64> {
     let invalid = || bad_input("`after` is not a cursor of this connection");
     if cursor.len() > 64 {
@@ -101,7 +108,10 @@ pub fn decode_cursor(kind: &str, cursor: &str) -> async_graphql::Result<u64> {
     if k != kind {
         return Err(invalid());
     }
-    position.parse().map_err(|_| invalid())
+    match position.parse::<u64>() {
+        Ok(position) if position <= MAX_CURSOR_POSITION => Ok(position),
+        _ => Err(invalid()),
+    }
 }
 
 /// Parses an `ID` argument that names a numeric id.
@@ -126,6 +136,24 @@ mod tests {
         assert!(decode_cursor("o", &cursor).is_err());
         assert!(decode_cursor("r", "not a cursor!").is_err());
         assert!(decode_cursor("r", &URL_SAFE_NO_PAD.encode("r:-1")).is_err());
+        // The audit's cursor: `rd:18446744073709551615`.
+        assert!(decode_cursor("rd", "cmQ6MTg0NDY3NDQwNzM3MDk1NTE2MTU").is_err());
+        let last = encode_cursor("r", MAX_CURSOR_POSITION);
+        assert_eq!(decode_cursor("r", &last).unwrap(), MAX_CURSOR_POSITION);
+        assert!(decode_cursor("r", &encode_cursor("r", MAX_CURSOR_POSITION + 1)).is_err());
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_cursor_decodes_without_panic_to_a_position_with_a_successor(text in ".{0,80}", n: u64) {
+            if let Ok(position) = decode_cursor("r", &text) {
+                proptest::prop_assert!(position.checked_add(1).is_some());
+            }
+            match decode_cursor("r", &encode_cursor("r", n)) {
+                Ok(position) => proptest::prop_assert_eq!(position, n),
+                Err(_) => proptest::prop_assert!(n > MAX_CURSOR_POSITION),
+            }
+        }
     }
 
     #[test]

@@ -3,14 +3,17 @@
 //!
 //! Label values come from closed sets only: service and route templates from the
 //! code, outcome and error codes from fixed lists, and operation names from
-//! [`Metrics::operation_label`], which caps how many distinct names it lets
-//! through. Never a user id, an argument or a query text.
+//! [`Metrics::operation_label`], which lets through only the names the operator
+//! configured (`telemetry.operation_labels` and the persisted-query manifest's
+//! operations). Never a user id, an argument or a query text, and never a name
+//! only because a client sent it.
 
-use std::{collections::HashSet, sync::Arc, sync::RwLock, time::Duration};
+use std::{collections::HashSet, path::Path, sync::Arc, sync::RwLock, time::Duration};
 
 use prometheus::{Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder};
 
-/// Distinct operation names that get a label of their own; later ones are `other`.
+/// Most names `telemetry.operation_labels` may list (a manifest's operations come
+/// on top: the operator chose those too).
 pub const MAX_OPERATION_NAMES: usize = 64;
 
 /// Buckets of the request latency histogram, in seconds.
@@ -149,34 +152,81 @@ impl Metrics {
         }
     }
 
-    /// The label for an operation name: the name itself for the first
-    /// [`MAX_OPERATION_NAMES`] well-formed names seen, `anonymous` for none, else
-    /// `other`.
-    pub fn operation_label(&self, name: Option<&str>) -> String {
-        let Some(name) = name else {
-            return "anonymous".to_owned();
-        };
-        let well_formed = !name.is_empty()
-            && name.len() <= 64
-            && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
-            && !name.as_bytes()[0].is_ascii_digit();
-        if !well_formed {
-            return "other".to_owned();
-        }
-        let known = |set: &HashSet<Box<str>>| set.contains(name);
-        if self.inner.operations.read().map(|s| known(&s)).unwrap_or(false) {
-            return name.to_owned();
-        }
+    /// Gives each of `names` a label of its own (added to those already given);
+    /// names that are not well-formed operation names are skipped.
+    pub fn label_operations<I, S>(&self, names: I)
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
         let mut set = match self.inner.operations.write() {
             Ok(set) => set,
             Err(poisoned) => poisoned.into_inner(),
         };
-        if known(&set) || set.len() < MAX_OPERATION_NAMES {
-            set.insert(name.into());
-            name.to_owned()
-        } else {
-            "other".to_owned()
+        for name in names {
+            let name = name.as_ref();
+            if Self::is_operation_name(name) {
+                set.insert(name.into());
+            }
         }
+    }
+
+    /// Whether `name` can be a label: a GraphQL name (`[A-Za-z_][A-Za-z0-9_]*`)
+    /// of at most 64 characters.
+    pub fn is_operation_name(name: &str) -> bool {
+        !name.is_empty()
+            && name.len() <= 64
+            && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+            && !name.as_bytes()[0].is_ascii_digit()
+    }
+
+    /// The names of the operations of an Apollo persisted-query manifest: each
+    /// operation's `name`, or the names its `body` gives its operations.
+    pub fn manifest_operation_names(path: &Path) -> Result<Vec<String>, String> {
+        #[derive(serde::Deserialize)]
+        struct File {
+            operations: Vec<Operation>,
+        }
+        #[derive(serde::Deserialize)]
+        struct Operation {
+            name: Option<String>,
+            body: Option<String>,
+        }
+        let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let file: File = serde_json::from_str(&text)
+            .map_err(|e| format!("{} is not a persisted-query manifest: {e}", path.display()))?;
+        let mut names = Vec::new();
+        for operation in file.operations {
+            match (operation.name, operation.body) {
+                (Some(name), _) => names.push(name),
+                (None, Some(body)) => {
+                    if let Ok(document) = async_graphql::parser::parse_query(&body) {
+                        names.extend(
+                            document
+                                .operations
+                                .iter()
+                                .filter_map(|(name, _)| name.map(|n| n.to_string())),
+                        );
+                    }
+                }
+                (None, None) => {}
+            }
+        }
+        Ok(names)
+    }
+
+    /// The label for an operation name: the name itself when it was given a
+    /// label ([`Metrics::label_operations`]), `anonymous` for none, else `other`.
+    /// A client cannot claim a label by sending a name first.
+    pub fn operation_label(&self, name: Option<&str>) -> String {
+        let Some(name) = name else {
+            return "anonymous".to_owned();
+        };
+        let labelled = match self.inner.operations.read() {
+            Ok(set) => set.contains(name),
+            Err(poisoned) => poisoned.into_inner().contains(name),
+        };
+        if labelled { name.to_owned() } else { "other".to_owned() }
     }
 
     /// Counts one GraphQL request into the in-flight gauge until the guard drops.
@@ -255,16 +305,37 @@ mod tests {
     use super::*;
 
     #[test]
-    fn operation_names_are_capped() {
+    fn only_configured_operation_names_get_a_label() {
         let metrics = Metrics::new();
+        metrics.label_operations(["HomeScreen", "Nearby", "not a name"]);
         assert_eq!(metrics.operation_label(None), "anonymous");
         assert_eq!(metrics.operation_label(Some("HomeScreen")), "HomeScreen");
-        assert_eq!(metrics.operation_label(Some("no spaces please")), "other");
+        assert_eq!(metrics.operation_label(Some("not a name")), "other");
+        // The first names a client sends claim nothing.
         for i in 0..MAX_OPERATION_NAMES {
-            metrics.operation_label(Some(&format!("Op{i}")));
+            assert_eq!(metrics.operation_label(Some(&format!("Junk{i}"))), "other");
         }
-        assert_eq!(metrics.operation_label(Some("OneTooMany")), "other");
-        assert_eq!(metrics.operation_label(Some("HomeScreen")), "HomeScreen");
+        assert_eq!(metrics.operation_label(Some("Nearby")), "Nearby");
+        assert_eq!(metrics.operation_label(Some("Restaurant")), "other");
+    }
+
+    #[test]
+    fn a_manifest_names_its_operations() {
+        let dir = std::env::temp_dir().join(format!("dg-manifest-{}-{}", std::process::id(), fastrand::u64(..)));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("manifest.json");
+        let manifest = serde_json::json!({
+            "format": "apollo-persisted-query-manifest",
+            "version": 1,
+            "operations": [
+                {"id": "a", "name": "Checkout", "type": "query", "body": "query Checkout { __typename }"},
+                {"id": "b", "body": "query Tracking { __typename }"}
+            ]
+        });
+        std::fs::write(&path, manifest.to_string()).unwrap();
+        let names = Metrics::manifest_operation_names(&path).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(names, ["Checkout", "Tracking"]);
     }
 
     #[test]

@@ -243,7 +243,10 @@ impl Upstreams {
         unique.sort_unstable();
         unique.dedup();
         let keys: Vec<String> = unique.iter().map(|id| scope.key(id)).collect();
-        let found = cache.get_many::<T>(&keys).await;
+        // A shared entry must hold the record of the id its key names.
+        let found = cache
+            .get_many::<T>(&keys, self.time_left(), |i, record: &T| record.id() == unique[i])
+            .await;
         let mut hits = Vec::with_capacity(unique.len());
         let mut misses = Vec::new();
         let mut stale = HashMap::new();
@@ -319,7 +322,11 @@ impl Upstreams {
             part: &part,
         };
         let key = scope.key("");
-        let found = cache.get_many::<T>(std::slice::from_ref(&key)).await.pop().flatten();
+        let found = cache
+            .get_many::<T>(std::slice::from_ref(&key), self.time_left(), |_, _| true)
+            .await
+            .pop()
+            .flatten();
         let stale = match found {
             Some(hit) if hit.fresh => {
                 CacheCounters::add(&cache.counters().hits, 1);

@@ -8,8 +8,9 @@
 //! - attach `X-User-Id` for private calls;
 //! - read at most `max_response_bytes` of the answer;
 //! - retry connection failures, timeouts and 502/503/504 with jittered exponential
-//!   backoff (or the service's `Retry-After`), within the service's retry budget and
-//!   the time left (every contract call is a read, so every call is idempotent);
+//!   backoff (or the service's `Retry-After`), while the service's recent calls
+//!   mostly succeed, within its retry budget and the time left (every contract
+//!   call is a read, so every call is idempotent);
 //! - open a span with the service, route, batch size, status and attempt (a child of
 //!   the request's span, even from a DataLoader's task), send the W3C trace context
 //!   and `X-Request-Id`, and turn every failure into an [`UpstreamError`];
@@ -31,8 +32,8 @@ use url::Url;
 
 use super::{
     ErrorKind, Service, UpstreamError, UserId,
-    cache::{CacheCounters, EntityCache, RedisStore, StaleLog},
-    coalesce::{FlightKey, Flights},
+    cache::{CacheCounters, EntityCache, MAX_FRESHNESS, RedisStore, StaleLog},
+    coalesce::{FlightDeadline, FlightKey, Flights},
     guard::{BreakerState, Guard, GuardSettings, Refusal},
     waterfall::{Attempt, Waterfall},
 };
@@ -158,6 +159,9 @@ pub(super) struct Sent {
 pub struct Upstreams {
     shared: Arc<Shared>,
     request: Arc<RequestContext>,
+    /// Set on the copy that runs a shared call: its deadline, which followers
+    /// extend, replaces the first caller's.
+    flight_deadline: Option<Arc<FlightDeadline>>,
 }
 
 /// One request about to be made.
@@ -222,6 +226,7 @@ impl Upstreams {
                 metrics: Metrics::new(),
             }),
             request: Arc::new(RequestContext::default()),
+            flight_deadline: None,
         })
     }
 
@@ -249,6 +254,16 @@ impl Upstreams {
         Self {
             shared: self.shared.clone(),
             request: Arc::new(request),
+            flight_deadline: None,
+        }
+    }
+
+    /// A copy that runs a shared call, under the call's own deadline.
+    fn for_flight(&self, deadline: Arc<FlightDeadline>) -> Self {
+        Self {
+            shared: self.shared.clone(),
+            request: self.request.clone(),
+            flight_deadline: Some(deadline),
         }
     }
 
@@ -333,12 +348,32 @@ impl Upstreams {
                     user: call.user,
                 }
                 .text::<V>();
-                let this = self.clone();
-                flights
-                    .join(&self.shared.counters, (service, route), key, move || async move {
-                        this.send_now(method, sent, url, body, decode).await
-                    })
-                    .await
+                let deadline = self.request.deadline;
+                let join = |key: String| {
+                    let (this, method, url, body) = (self.clone(), method.clone(), url.clone(), body.clone());
+                    flights.join(
+                        &self.shared.counters,
+                        (service, route),
+                        key,
+                        deadline,
+                        move |flight_deadline| async move {
+                            this.for_flight(flight_deadline)
+                                .send_now(method, sent, url, body, decode)
+                                .await
+                        },
+                    )
+                };
+                match join(key.clone()).await {
+                    // The shared call ran out of time before this request did (it
+                    // ended just as this one joined): one call of its own.
+                    Err(e)
+                        if matches!(e.kind, ErrorKind::DeadlineExceeded)
+                            && self.time_left().is_some_and(|left| left >= Duration::from_millis(1)) =>
+                    {
+                        join(key).await
+                    }
+                    outcome => outcome,
+                }
             }
             _ => self.send_now(method, sent, url, body, decode).await,
         }
@@ -371,7 +406,9 @@ impl Upstreams {
             // A retry must be able to start and finish before the deadline.
             let time_left = self.time_left();
             let fits = backoff <= http.max_backoff && time_left.is_none_or(|left| left > backoff);
-            if !(retryable && fits && endpoint.guard.withdraw()) {
+            // Only while the service mostly succeeds (a service that is plainly
+            // down gets no retries), then only within its budget.
+            if !(retryable && fits && endpoint.guard.worth_retrying() && endpoint.guard.withdraw()) {
                 return Err(result);
             }
             tracing::debug!(service = service.name(), route, attempt, ?backoff, error = %result.kind, "retrying");
@@ -380,10 +417,30 @@ impl Upstreams {
         }
     }
 
-    fn time_left(&self) -> Option<Duration> {
-        self.request
-            .deadline
+    /// When this call must end: the request's deadline, or a shared call's own.
+    fn deadline(&self) -> Option<Instant> {
+        match &self.flight_deadline {
+            Some(flight) => flight.get(),
+            None => self.request.deadline,
+        }
+    }
+
+    /// The time left before this call's deadline (`None`: no deadline).
+    pub(super) fn time_left(&self) -> Option<Duration> {
+        self.deadline()
             .map(|deadline| deadline.saturating_duration_since(Instant::now()))
+    }
+
+    /// Resolves once the deadline has passed, following it when a shared call's
+    /// deadline moves later while waiting; never without a deadline.
+    async fn deadline_passed(&self) {
+        loop {
+            match self.deadline() {
+                None => std::future::pending::<()>().await,
+                Some(deadline) if Instant::now() >= deadline => return,
+                Some(deadline) => tokio::time::sleep_until(deadline.into()).await,
+            }
+        }
     }
 
     /// One attempt, counted in the metrics and the request's waterfall. On failure,
@@ -463,9 +520,6 @@ impl Upstreams {
                     Refusal::Busy => ErrorKind::Busy,
                 })
             })?;
-        // The deadline, not the service's timeout, cuts this attempt short.
-        let cut_by_deadline = time_left.is_some_and(|left| left < endpoint.settings.timeout);
-        let timeout = time_left.map_or(endpoint.settings.timeout, |left| left.min(endpoint.settings.timeout));
         let parent = (self.request.span.as_ref())
             .and_then(tracing::Span::id)
             .or_else(|| tracing::Span::current().id());
@@ -524,10 +578,13 @@ impl Upstreams {
             let bytes = read_limited(&mut response, self.shared.http.max_response_bytes).await?;
             Ok::<_, ErrorKind>((status, (retry_after, max_age), bytes))
         };
-        let result = match tokio::time::timeout(timeout, exchange).instrument(span).await {
-            Err(_) if cut_by_deadline => Err(ErrorKind::DeadlineExceeded),
-            Err(_) => Err(ErrorKind::Timeout),
-            Ok(result) => result,
+        // The service's timeout or the deadline, whichever comes first, cuts the
+        // attempt short; the deadline is read again when it passes, because a
+        // shared call's deadline moves later when a request joins it.
+        let exchange = tokio::time::timeout(endpoint.settings.timeout, exchange).instrument(span);
+        let result = tokio::select! {
+            result = exchange => result.unwrap_or(Err(ErrorKind::Timeout)),
+            () = self.deadline_passed() => Err(ErrorKind::DeadlineExceeded),
         };
         if let Ok((status, _, _)) = &result {
             *status_seen = Some(status.as_u16());
@@ -627,15 +684,22 @@ async fn read_limited(response: &mut reqwest::Response, limit: usize) -> Result<
 
 /// `Retry-After` in seconds (the HTTP-date form is not used by the contract).
 fn retry_after(response: &reqwest::Response) -> Option<Duration> {
-    let seconds: u64 = response
-        .headers()
-        .get(RETRY_AFTER)?
-        .to_str()
-        .ok()?
-        .trim()
-        .parse()
-        .ok()?;
-    Some(Duration::from_secs(seconds))
+    parse_retry_after(response.headers().get(RETRY_AFTER)?.to_str().ok()?)
+}
+
+/// `Retry-After`'s delay-seconds. A number too large for a `u64` saturates
+/// (it is then far above `max_backoff`, so the call is not retried, as the
+/// service asked); anything but digits is ignored.
+fn parse_retry_after(value: &str) -> Option<Duration> {
+    delta_seconds(value.trim()).map(Duration::from_secs)
+}
+
+/// An HTTP delta-seconds value (`1*DIGIT`), saturating at `u64::MAX`.
+fn delta_seconds(text: &str) -> Option<u64> {
+    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some(text.parse().unwrap_or(u64::MAX))
 }
 
 /// `max-age` of a `Cache-Control: public, max-age=N` answer; `None` for anything
@@ -645,6 +709,10 @@ fn public_max_age(response: &reqwest::Response) -> Option<Duration> {
     parse_public_max_age(value)
 }
 
+/// The parser behind [`public_max_age`]: a `max-age` of any size is clamped to
+/// the cache's [`MAX_FRESHNESS`] (RFC 9111 asks a cache to read one too large to
+/// represent as a very long time, never as an error), so no freshness computed
+/// from it can overflow.
 fn parse_public_max_age(value: &str) -> Option<Duration> {
     let mut public = false;
     let mut max_age = None;
@@ -654,7 +722,7 @@ fn parse_public_max_age(value: &str) -> Option<Duration> {
             "private" | "no-store" | "no-cache" => return None,
             d => {
                 if let Some(n) = d.strip_prefix("max-age=") {
-                    max_age = n.trim_matches('"').parse::<u64>().ok().map(Duration::from_secs);
+                    max_age = delta_seconds(n.trim_matches('"')).map(|n| Duration::from_secs(n).min(MAX_FRESHNESS));
                 }
             }
         }
@@ -720,6 +788,65 @@ mod tests {
             let ceiling = base.saturating_mul(1 << (attempt - 1).min(16)).min(max);
             let backoff = full_jitter(base, max, attempt);
             assert!(backoff <= ceiling, "attempt {attempt}: {backoff:?}");
+        }
+    }
+
+    #[test]
+    fn cache_control_of_any_size_is_clamped() {
+        let max = Some(MAX_FRESHNESS);
+        assert_eq!(parse_public_max_age("public, max-age=18446744073709551615"), max);
+        assert_eq!(parse_public_max_age("public, max-age=99999999999999999999999999"), max);
+        assert_eq!(
+            parse_public_max_age("public, max-age=60"),
+            Some(Duration::from_secs(60))
+        );
+        assert_eq!(
+            parse_public_max_age("Public, Max-Age=\"30\""),
+            Some(Duration::from_secs(30))
+        );
+        assert_eq!(parse_public_max_age("max-age=60"), None);
+        assert_eq!(parse_public_max_age("public, max-age=60, private"), None);
+        assert_eq!(parse_public_max_age("public, max-age=-1"), None);
+        assert_eq!(parse_public_max_age("public, max-age=+5"), None);
+    }
+
+    #[test]
+    fn a_huge_retry_after_saturates_and_is_not_honoured() {
+        assert_eq!(parse_retry_after(" 2 "), Some(Duration::from_secs(2)));
+        let huge = parse_retry_after("99999999999999999999999").unwrap();
+        assert_eq!(huge, Duration::from_secs(u64::MAX));
+        assert!(huge > Duration::from_millis(250), "above any max_backoff: no retry");
+        assert_eq!(parse_retry_after("Wed, 21 Oct 2026 07:28:00 GMT"), None);
+        assert_eq!(parse_retry_after("-1"), None);
+        assert_eq!(parse_retry_after(""), None);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_cache_control_parses_without_panic_into_at_most_a_day(value in ".{0,80}") {
+            if let Some(max_age) = parse_public_max_age(&value) {
+                proptest::prop_assert!(max_age <= MAX_FRESHNESS);
+            }
+        }
+
+        #[test]
+        fn any_max_age_number_is_clamped(digits in "[0-9]{1,40}") {
+            let max_age = parse_public_max_age(&format!("public, max-age={digits}")).unwrap();
+            proptest::prop_assert!(max_age <= MAX_FRESHNESS);
+            if let Ok(n) = digits.parse::<u64>() {
+                proptest::prop_assert_eq!(max_age, Duration::from_secs(n).min(MAX_FRESHNESS));
+            }
+        }
+
+        #[test]
+        fn any_retry_after_parses_without_panic(value in ".{0,40}", digits in "[0-9]{1,40}") {
+            let _ = parse_retry_after(&value);
+            let delay = parse_retry_after(&digits).unwrap();
+            if let Ok(n) = digits.parse::<u64>() {
+                proptest::prop_assert_eq!(delay, Duration::from_secs(n));
+            } else {
+                proptest::prop_assert_eq!(delay, Duration::from_secs(u64::MAX));
+            }
         }
     }
 

@@ -2,7 +2,9 @@
 //!
 //! `POST /estimates` is a public read (the contract answers it `public,
 //! max-age=30`), so its entries are cached per location and restaurant, and
-//! identical calls in flight are shared.
+//! identical calls in flight are shared. The location is snapped to the
+//! [`LOCATION_GRID`](super::geo::LOCATION_GRID) first, for the key and the call
+//! alike, so clients cannot mint entries with floats.
 
 use serde::Serialize;
 
@@ -18,8 +20,10 @@ struct EstimatesRequest<'a> {
 const ROUTE: &str = "POST /estimates";
 
 impl Upstreams {
-    /// Call 10: how long `ids` take to deliver to `location`.
+    /// Call 10: how long `ids` take to deliver to `location` (snapped to the
+    /// location grid).
     pub async fn estimates(&self, location: Location, ids: &[RestaurantId]) -> Outcomes<Estimate> {
+        let location = super::geo::on_grid(location);
         let part = format!("at={},{}", location.lat, location.lng);
         let scope = KeyScope {
             service: Service::Logistics,

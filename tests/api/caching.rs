@@ -110,6 +110,15 @@ async fn two_gateways_share_persisted_queries_and_entities_through_redis() {
     let registration = json!({"query": RESTAURANT, "variables": {"id": "17"}, "extensions": extensions});
     let registered = one.post_json(&one.url("/graphql"), &registration).await;
     assert_no_errors(&registered);
+    // Entity writes to Redis happen in the background: wait for them to land.
+    let keys: Vec<String> = RESTAURANT_ROUTES
+        .iter()
+        .map(|r| {
+            let (service, route) = r.split_once(' ').unwrap();
+            format!("e|{service}|{route}||17")
+        })
+        .collect();
+    crate::hardening_upstream::redis_has_keys(&prefix, &keys).await;
     one.reset().await;
 
     // ...the hash alone runs on the other, and finds the restaurant cached.

@@ -11,6 +11,7 @@
 //! - **Tiers**: typed values in memory (`moka`, bounded by bytes), then the JSON in
 //!   Redis when configured (`MGET` per batch, `SET PX` per entity), shared by every
 //!   replica. A Redis hit fills the memory tier; Redis trouble falls back to memory.
+//!   Writes to Redis happen in the background: an answer never waits for them.
 //!
 //! This module knows nothing of HTTP: `cached.rs` puts it in front of the calls.
 
@@ -29,7 +30,7 @@ use std::{
 use serde::de::DeserializeOwned;
 
 use self::memory::{Entry, MemoryTier};
-pub use self::redis::RedisStore;
+pub use self::redis::{DEFAULT_READ_TIMEOUT, MAX_PENDING_WRITES, RedisStore};
 use super::Service;
 
 /// How the entity cache behaves.
@@ -70,8 +71,11 @@ pub struct CacheCounters {
     pub stale: AtomicU64,
     /// Entities found in Redis (a subset of `hits` and `stale`).
     pub redis_hits: AtomicU64,
-    /// Redis operations that failed or timed out.
+    /// Redis operations that failed, timed out, or (reads) were slower than
+    /// `cache.redis_read_timeout`.
     pub redis_errors: AtomicU64,
+    /// Redis writes dropped because too many were in flight.
+    pub redis_writes_dropped: AtomicU64,
     /// Upstream calls that joined an identical call already in flight.
     pub coalesced: AtomicU64,
 }
@@ -89,6 +93,8 @@ pub struct CacheStats {
     pub redis_hits: u64,
     /// See [`CacheCounters::redis_errors`].
     pub redis_errors: u64,
+    /// See [`CacheCounters::redis_writes_dropped`].
+    pub redis_writes_dropped: u64,
     /// See [`CacheCounters::coalesced`].
     pub coalesced: u64,
 }
@@ -103,6 +109,7 @@ impl CacheCounters {
             stale: read(&self.stale),
             redis_hits: read(&self.redis_hits),
             redis_errors: read(&self.redis_errors),
+            redis_writes_dropped: read(&self.redis_writes_dropped),
             coalesced: read(&self.coalesced),
         }
     }
@@ -112,11 +119,24 @@ impl CacheCounters {
     }
 }
 
+/// The longest an entry is ever fresh for, whatever an upstream's `max-age` says
+/// (the ceiling `cache.ttl` has too). A longer `max-age` is clamped to it, and a
+/// Redis value that claims to be fresh for longer than this (plus
+/// [`CLOCK_SKEW`]) is refused as poisoned.
+pub const MAX_FRESHNESS: Duration = Duration::from_secs(24 * 3600);
+
+/// How far replicas' clocks may disagree before a Redis value's freshness looks
+/// impossible.
+const CLOCK_SKEW: Duration = Duration::from_secs(60);
+
 /// Milliseconds since the Unix epoch: freshness that replicas agree on.
 pub(crate) fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, millis)
+}
+
+/// A duration in whole milliseconds, saturating (never wraps).
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// A cached value and whether it is still fresh.
@@ -152,13 +172,32 @@ impl EntityCache {
     /// answers) stays fresh; `None`: do not store it.
     pub(crate) fn ttl(&self, service: Service, max_age: Option<Duration>) -> Option<Duration> {
         let max_age = max_age?;
-        let ttl = self.settings.ttl.get(&service).copied().unwrap_or(max_age);
+        let ttl = self
+            .settings
+            .ttl
+            .get(&service)
+            .copied()
+            .unwrap_or(max_age)
+            .min(MAX_FRESHNESS);
         (!ttl.is_zero()).then_some(ttl)
     }
 
     /// Looks every key up: memory first, then Redis for what memory lacks or holds
     /// only stale.
-    pub(crate) async fn get_many<T>(&self, keys: &[String]) -> Vec<Option<Lookup<T>>>
+    ///
+    /// A Redis value is not trusted as it is: one that does not decode, whose
+    /// freshness is further ahead than [`MAX_FRESHNESS`] allows, or that `accept`
+    /// refuses (given the key's index: a record whose id is not the key's) is a
+    /// miss, and is not copied into memory.
+    ///
+    /// The Redis read waits at most `cache.redis_read_timeout`, and never past
+    /// `time_left` (the request's).
+    pub(crate) async fn get_many<T>(
+        &self,
+        keys: &[String],
+        time_left: Option<Duration>,
+        accept: impl Fn(usize, &T) -> bool,
+    ) -> Vec<Option<Lookup<T>>>
     where
         T: DeserializeOwned + Send + Sync + 'static,
     {
@@ -178,27 +217,35 @@ impl EntityCache {
             return found;
         }
         let full: Vec<String> = wanted.iter().map(|&i| redis.key(&keys[i])).collect();
-        let Some(values) = redis.mget(&full).await else {
+        let Some(values) = redis.mget_within(&full, time_left).await else {
             return found;
         };
         for (&i, value) in wanted.iter().zip(values) {
             let Some((fresh_until_ms, json)) = value.as_deref().and_then(decode_shared) else {
                 continue;
             };
-            let keep_until_ms = fresh_until_ms + self.settings.stale_window.as_millis() as u64;
+            if fresh_until_ms > now.saturating_add(millis(MAX_FRESHNESS + CLOCK_SKEW)) {
+                tracing::warn!(key = %keys[i], fresh_until_ms, "a Redis value claims an impossible freshness: ignored");
+                continue;
+            }
+            let keep_until_ms = fresh_until_ms.saturating_add(millis(self.settings.stale_window));
             if keep_until_ms <= now || found[i].as_ref().is_some_and(|_| fresh_until_ms <= now) {
                 continue;
             }
             let Ok(record) = serde_json::from_slice::<T>(json) else {
                 continue;
             };
+            if !accept(i, &record) {
+                tracing::warn!(key = %keys[i], "a Redis value is not the record its key names: ignored");
+                continue;
+            }
             let value = Arc::new(record);
             CacheCounters::add(&self.counters.redis_hits, 1);
             let entry = Entry {
                 value: value.clone(),
                 fresh_until_ms,
                 keep_until_ms,
-                weight: json.len() as u32,
+                weight: weight(json.len()),
             };
             self.memory.insert(Arc::from(keys[i].as_str()), entry).await;
             found[i] = Some(Lookup {
@@ -210,14 +257,18 @@ impl EntityCache {
     }
 
     /// Stores records under their keys, fresh for `ttl`: `(key, value, its JSON)`.
+    /// The memory tier has them on return; Redis gets them in the background.
     pub(crate) async fn put_many<T>(&self, records: Vec<(String, Arc<T>, &str)>, ttl: Duration)
     where
         T: Send + Sync + 'static,
     {
+        // Callers pass `ttl()`'s clamped value; clamp again, and saturate, so no
+        // freshness can overflow here.
+        let ttl = ttl.min(MAX_FRESHNESS);
         let now = now_ms();
-        let fresh_until_ms = now + ttl.as_millis() as u64;
-        let keep = ttl + self.settings.stale_window;
-        let keep_until_ms = now + keep.as_millis() as u64;
+        let fresh_until_ms = now.saturating_add(millis(ttl));
+        let keep = ttl.saturating_add(self.settings.stale_window);
+        let keep_until_ms = now.saturating_add(millis(keep));
         let mut shared = Vec::with_capacity(if self.redis.is_some() { records.len() } else { 0 });
         for (key, value, json) in records {
             if let Some(redis) = &self.redis {
@@ -227,14 +278,19 @@ impl EntityCache {
                 value,
                 fresh_until_ms,
                 keep_until_ms,
-                weight: json.len() as u32,
+                weight: weight(json.len()),
             };
             self.memory.insert(Arc::from(key), entry).await;
         }
         if let Some(redis) = &self.redis {
-            redis.set_many(shared).await;
+            redis.spawn_set_many(shared);
         }
     }
+}
+
+/// An entry's weight for the memory bound: its JSON's size, saturating.
+fn weight(len: usize) -> u32 {
+    u32::try_from(len).unwrap_or(u32::MAX)
 }
 
 fn typed<T: Send + Sync + 'static>(entry: &Entry, now: u64) -> Option<Lookup<T>> {
@@ -317,13 +373,28 @@ mod tests {
         cache
             .put_many(vec![(key.clone(), Arc::new(7u32), "7")], Duration::from_millis(30))
             .await;
-        let found = cache.get_many::<u32>(std::slice::from_ref(&key)).await;
+        let found = cache
+            .get_many::<u32>(std::slice::from_ref(&key), None, |_, _| true)
+            .await;
         let hit = found[0].as_ref().unwrap();
         assert!(hit.fresh);
         assert_eq!(*hit.value, 7);
         tokio::time::sleep(Duration::from_millis(50)).await;
-        let found = cache.get_many::<u32>(&[key]).await;
+        let found = cache.get_many::<u32>(&[key], None, |_, _| true).await;
         assert!(!found[0].as_ref().unwrap().fresh);
+    }
+
+    #[tokio::test]
+    async fn an_absurd_freshness_is_clamped_and_never_overflows() {
+        let cache = EntityCache::new(CacheSettings::default(), None, Arc::new(CacheCounters::default()));
+        assert_eq!(cache.ttl(Service::Ratings, Some(Duration::MAX)), Some(MAX_FRESHNESS));
+        let key = "ratings|GET /ratings||8".to_owned();
+        // Even a caller that skips `ttl()` cannot overflow the arithmetic.
+        cache
+            .put_many(vec![(key.clone(), Arc::new(8u32), "8")], Duration::MAX)
+            .await;
+        let found = cache.get_many::<u32>(&[key], None, |_, _| true).await;
+        assert!(found[0].as_ref().unwrap().fresh);
     }
 
     #[test]

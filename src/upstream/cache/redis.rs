@@ -5,27 +5,45 @@
 //! is down only one probe per second tries it again (so a dead Redis costs the
 //! requests nothing). The first failure logs a warning, the first success after it
 //! logs that Redis is back.
+//!
+//! Redis stays off the requests' critical path:
+//! - a read waits at most `cache.redis_read_timeout` (and never past the
+//!   request's deadline); a read slower than that counts as Redis failing, as a
+//!   timeout does, so a Redis that is slow but healthy is skipped like a dead one
+//!   instead of slowing every cache miss;
+//! - writes run on their own tasks ([`RedisStore::spawn_set_many`]), at most
+//!   [`MAX_PENDING_WRITES`] at a time; past that a write is dropped (and counted),
+//!   never queued.
 
 use std::{
     sync::{
-        RwLock,
+        Arc, RwLock,
         atomic::{AtomicBool, AtomicU64, Ordering},
     },
     time::Duration,
 };
 
 use redis::{AsyncCommands, aio::ConnectionManager, aio::ConnectionManagerConfig};
+use tokio::sync::Semaphore;
 
 use super::{CacheCounters, now_ms};
 
 /// How often a Redis that failed is tried again.
 const PROBE_EVERY: Duration = Duration::from_secs(1);
 
+/// Background writes (pipelines) in flight at most; past it a write is dropped.
+pub const MAX_PENDING_WRITES: usize = 256;
+
+/// The default of `cache.redis_read_timeout`.
+pub const DEFAULT_READ_TIMEOUT: Duration = Duration::from_millis(20);
+
 /// A Redis whose keys all start with one prefix.
 pub struct RedisStore {
     client: redis::Client,
     prefix: String,
     timeout: Duration,
+    read_timeout: Duration,
+    writes: Arc<Semaphore>,
     connection: RwLock<Option<ConnectionManager>>,
     healthy: AtomicBool,
     next_probe_ms: AtomicU64,
@@ -44,11 +62,20 @@ impl RedisStore {
             client: redis::Client::open(url)?,
             prefix,
             timeout,
+            read_timeout: DEFAULT_READ_TIMEOUT.min(timeout),
+            writes: Arc::new(Semaphore::new(MAX_PENDING_WRITES)),
             connection: RwLock::new(None),
             healthy: AtomicBool::new(true),
             next_probe_ms: AtomicU64::new(0),
             counters,
         })
+    }
+
+    /// The same store, whose reads wait at most `read_timeout` (and never longer
+    /// than its operation timeout).
+    pub fn with_read_timeout(mut self, read_timeout: Duration) -> Self {
+        self.read_timeout = read_timeout.min(self.timeout);
+        self
     }
 
     /// The full key of `key`.
@@ -59,12 +86,22 @@ impl RedisStore {
         full
     }
 
-    /// The values of `keys` (already prefixed); `None` when Redis is unavailable.
+    /// The values of `keys` (already prefixed); `None` when Redis is unavailable
+    /// or slower than the read timeout.
     pub async fn mget(&self, keys: &[String]) -> Option<Vec<Option<Vec<u8>>>> {
+        self.mget_within(keys, None).await
+    }
+
+    /// [`RedisStore::mget`], waiting at most `time_left` too (the request's). A
+    /// read cut short by `time_left` says nothing about Redis; one cut by the
+    /// read timeout counts as Redis failing.
+    pub async fn mget_within(&self, keys: &[String], time_left: Option<Duration>) -> Option<Vec<Option<Vec<u8>>>> {
         if keys.is_empty() {
             return Some(Vec::new());
         }
-        self.run(|mut c| {
+        let limit = time_left.map_or(self.read_timeout, |left| left.min(self.read_timeout));
+        let cut_by_request = limit < self.read_timeout;
+        self.run_within(limit, cut_by_request, |mut c| {
             let keys = keys.to_vec();
             async move {
                 if keys.len() == 1 {
@@ -76,6 +113,24 @@ impl RedisStore {
             }
         })
         .await
+    }
+
+    /// Stores `items` like [`RedisStore::set_many`], on a task of its own: the
+    /// caller does not wait. When [`MAX_PENDING_WRITES`] writes are already in
+    /// flight (Redis is slow), the write is dropped and counted instead.
+    pub fn spawn_set_many(self: &Arc<Self>, items: Vec<(String, Vec<u8>, Duration)>) {
+        if items.is_empty() {
+            return;
+        }
+        let Ok(permit) = self.writes.clone().try_acquire_owned() else {
+            self.counters.redis_writes_dropped.fetch_add(1, Ordering::Relaxed);
+            return;
+        };
+        let store = self.clone();
+        tokio::spawn(async move {
+            store.set_many(items).await;
+            drop(permit);
+        });
     }
 
     /// Stores each `(key, value, ttl)` (keys already prefixed) in one pipeline.
@@ -100,14 +155,30 @@ impl RedisStore {
         F: FnOnce(ConnectionManager) -> Fut,
         Fut: Future<Output = redis::RedisResult<T>>,
     {
+        self.run_within(self.timeout, false, op).await
+    }
+
+    /// Runs `op` on a connection, within `limit`; `None` on any failure. Running
+    /// out of time counts as Redis failing unless `cut_by_request` (the limit was
+    /// the request's time left, not Redis's own).
+    async fn run_within<T, F, Fut>(&self, limit: Duration, cut_by_request: bool, op: F) -> Option<T>
+    where
+        F: FnOnce(ConnectionManager) -> Fut,
+        Fut: Future<Output = redis::RedisResult<T>>,
+    {
         let connection = self.connection().await?;
-        match tokio::time::timeout(self.timeout, op(connection)).await {
+        match tokio::time::timeout(limit, op(connection)).await {
             Ok(Ok(value)) => {
                 self.succeeded();
                 Some(value)
             }
             Ok(Err(error)) => {
                 self.failed(&error.to_string());
+                None
+            }
+            Err(_) if cut_by_request => None,
+            Err(_) if limit < self.timeout => {
+                self.failed("slower than cache.redis_read_timeout");
                 None
             }
             Err(_) => {
