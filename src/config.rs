@@ -333,11 +333,18 @@ pub struct PersistedQueriesConfig {
     pub safelist: SafelistMode,
     /// Apollo persisted-query manifest (JSON: `{"operations": [{"id", "body"}]}`).
     pub manifest: Option<std::path::PathBuf>,
-    /// Bound of the in-memory store of registered documents, in bytes.
+    /// Bound of the in-memory store of registered documents, in bytes (each entry
+    /// weighs its hash, its text and a fixed overhead).
     pub max_bytes: u64,
-    /// How long Redis keeps a registered document.
+    /// How long Redis keeps a registered document (at most 30 days).
     #[serde(with = "humantime_serde")]
     pub redis_ttl: Duration,
+    /// Registrations one replica writes to Redis per minute, at most; past it a
+    /// registration is kept in that replica's memory only. `0`: never written.
+    /// Only documents that passed the operation limits are written, so Redis holds
+    /// at most this many times `redis_ttl` in minutes documents of at most
+    /// `limits.max_document_chars` characters per replica.
+    pub redis_writes_per_minute: u32,
 }
 
 /// What the safelist does with an operation that is not in the manifest.
@@ -374,7 +381,8 @@ impl Default for PersistedQueriesConfig {
             safelist: SafelistMode::Off,
             manifest: None,
             max_bytes: 16 * 1024 * 1024,
-            redis_ttl: Duration::from_secs(7 * 24 * 3600),
+            redis_ttl: Duration::from_secs(24 * 3600),
+            redis_writes_per_minute: 10,
         }
     }
 }
@@ -1053,8 +1061,14 @@ impl Config {
         if pq.max_bytes < 64 * 1024 {
             return Err(invalid("persisted_queries.max_bytes", "must be at least 65536"));
         }
-        if pq.redis_ttl < Duration::from_secs(1) {
-            return Err(invalid("persisted_queries.redis_ttl", "must be at least 1s"));
+        if pq.redis_ttl < Duration::from_secs(1) || pq.redis_ttl > Duration::from_secs(30 * 24 * 3600) {
+            return Err(invalid("persisted_queries.redis_ttl", "must be between 1s and 30 days"));
+        }
+        if pq.redis_writes_per_minute > 6_000 {
+            return Err(invalid(
+                "persisted_queries.redis_writes_per_minute",
+                "must be at most 6000",
+            ));
         }
         match (&pq.manifest, pq.safelist) {
             (None, SafelistMode::Log | SafelistMode::Enforce) => {

@@ -10,6 +10,7 @@ mod caching;
 mod failures;
 mod graphiql;
 mod hardening;
+mod hardening_server;
 mod helpers;
 mod http;
 mod observability;

@@ -67,18 +67,23 @@ pub(super) async fn execute(
     let inner = &state.inner;
     let Incoming { request, on_error } = incoming;
     let on_error = on_error_of(on_error.as_ref(), &request.extensions)?;
-    // A persisted query's hash becomes its document before anything else looks.
-    let mut request = inner
+    // A persisted query's hash becomes its document before anything else looks;
+    // a registration is kept only once the document has passed the limits.
+    let prepared = inner
         .persisted
         .prepare(request)
         .await
         .map_err(|error| RequestError::document(error.code(), error.to_string()))?;
+    let mut request = prepared.request;
     let documents = &inner.documents;
     let (document, measures) =
         limits::check_with(&request.query, &request.variables, &inner.document_limits, |query| {
             documents.parse(query)
         })
         .map_err(|error| RequestError::document(error.code(), error.to_string()))?;
+    if let Some(registration) = prepared.registration {
+        inner.persisted.commit(registration, &request.query).await;
+    }
     if over_get && selects_mutation(&document, request.operation_name.as_deref()) {
         return Err(RequestError::http(
             StatusCode::METHOD_NOT_ALLOWED,
