@@ -89,6 +89,12 @@ pub struct ServerConfig {
     /// past it (slow-header clients).
     #[serde(with = "humantime_serde")]
     pub header_read_timeout: Duration,
+    /// Time a client has to send a request's whole body, counted from its
+    /// headers (a deadline, not an idle timeout per frame); `408` and the
+    /// connection closed past it. A request takes a `max_in_flight` slot only
+    /// once its body has arrived.
+    #[serde(with = "humantime_serde")]
+    pub body_read_timeout: Duration,
 }
 
 /// What the gateway runs as.
@@ -468,6 +474,7 @@ impl Default for ServerConfig {
             max_in_flight: 1024,
             mode: Mode::Development,
             header_read_timeout: Duration::from_secs(10),
+            body_read_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -976,6 +983,9 @@ impl Config {
         }
         if self.server.header_read_timeout.is_zero() || self.server.header_read_timeout > Duration::from_secs(120) {
             return Err(invalid("server.header_read_timeout", "must be between 1ms and 2m"));
+        }
+        if self.server.body_read_timeout.is_zero() || self.server.body_read_timeout > Duration::from_secs(120) {
+            return Err(invalid("server.body_read_timeout", "must be between 1ms and 2m"));
         }
         let header_name = |key: &str, name: &str| {
             axum::http::HeaderName::from_bytes(name.as_bytes())

@@ -4,6 +4,7 @@
 //! and [`serve`], which takes a bound listener (tests bind `127.0.0.1:0`).
 
 mod admission;
+mod body;
 mod browser;
 mod documents;
 mod endpoint;
@@ -57,6 +58,8 @@ struct Inner {
     limits: Limits,
     batch_delay: Duration,
     request_timeout: Duration,
+    /// The whole body of a request must arrive within this long (`408` past it).
+    body_read_timeout: Duration,
     graphiql: bool,
     /// Persisted queries (APQ) and the safelist, resolved before execution.
     persisted: persisted::PersistedQueries,
@@ -103,6 +106,7 @@ impl AppState {
                 },
                 batch_delay: config.graphql.batch_delay,
                 request_timeout: config.server.request_timeout,
+                body_read_timeout: config.server.body_read_timeout,
                 graphiql: config.server.graphiql,
                 shutting_down: AtomicBool::new(false),
                 document_limits: DocumentLimits {
@@ -199,9 +203,15 @@ pub fn router(state: AppState, max_body_bytes: usize, max_in_flight: usize) -> R
     let x_request_id = header::HeaderName::from_static("x-request-id");
     let cors = state.inner.cors.clone();
     let slots = Arc::new(tokio::sync::Semaphore::new(max_in_flight));
+    let body_limits = body::BodyLimits {
+        deadline: state.inner.body_read_timeout,
+        max_bytes: max_body_bytes,
+    };
     let router = Router::new()
         .route("/graphql", get(endpoint::get).post(endpoint::post))
         .route_layer(axum::middleware::from_fn_with_state(slots, admission::shed_load))
+        // Outside the load shedding: a request takes its slot once its body is in.
+        .route_layer(axum::middleware::from_fn_with_state(body_limits, body::read_whole))
         .route("/health", get(live))
         .route("/health/live", get(live))
         .route("/health/ready", get(ready))

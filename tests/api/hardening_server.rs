@@ -1,9 +1,16 @@
 //! The December 2026 audit's server findings, each with the test that shows it
 //! fixed (issue 15): persisted-query registrations go through the limits first
-//! (finding 1), ...
+//! (finding 1), slow request bodies (2), ...
+
+use std::{net::SocketAddr, time::Duration};
 
 use delivery_gateway::server::persisted::sha256_hex;
 use serde_json::{Value, json};
+use tokio::{
+    io::{AsyncReadExt, AsyncWriteExt},
+    net::TcpStream,
+    sync::mpsc,
+};
 
 use crate::helpers::{TestApp, spawn_app, spawn_app_with};
 
@@ -113,4 +120,87 @@ async fn apq_registrations_in_redis_are_within_the_limits_expire_and_are_capped(
         post(&other, &by_hash(&documents[0])).await["data"]["__typename"],
         "Query"
     );
+}
+
+// Item 2 (audit 2): a slow body neither holds an in-flight slot nor outlives
+// `server.body_read_timeout`.
+
+/// What a client that trickles its body saw: the answer's text, and whether the
+/// gateway closed the connection after it.
+struct Trickled {
+    answer: String,
+    closed: bool,
+}
+
+/// Sends `POST /graphql` headers announcing 1,000 bytes, then one byte every
+/// 100 ms (telling `ticks` after each) until the gateway answers; at most 100
+/// bytes.
+async fn trickle_a_body(addr: SocketAddr, ticks: mpsc::UnboundedSender<()>) -> Trickled {
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    let head =
+        "POST /graphql HTTP/1.1\r\nhost: gateway\r\ncontent-type: application/json\r\ncontent-length: 1000\r\n\r\n";
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    let mut buffer = [0u8; 4096];
+    for _ in 0..100 {
+        if stream.write_all(b" ").await.is_err() {
+            break;
+        }
+        let _ = ticks.send(());
+        tokio::select! {
+            read = stream.read(&mut buffer) => {
+                if let Ok(n) = read {
+                    answer.extend_from_slice(&buffer[..n]);
+                }
+                break;
+            }
+            () = tokio::time::sleep(Duration::from_millis(100)) => {}
+        }
+    }
+    // The rest of the answer, then the end of the connection (bounded, generously).
+    let rest = tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut answer)).await;
+    Trickled {
+        answer: String::from_utf8_lossy(&answer).into_owned(),
+        closed: matches!(rest, Ok(Ok(_))),
+    }
+}
+
+#[tokio::test]
+async fn slow_bodies_hold_no_in_flight_slot_and_are_cut_off_at_the_body_deadline() {
+    let app = spawn_app_with(|config| {
+        config.server.max_in_flight = 2;
+        config.server.body_read_timeout = Duration::from_secs(1);
+    })
+    .await;
+    let (ticks, mut ticked) = mpsc::unbounded_channel();
+    let slow: Vec<_> = (0..2)
+        .map(|_| tokio::spawn(trickle_a_body(app.addr, ticks.clone())))
+        .collect();
+    drop(ticks);
+
+    // While both trickle, other requests go through: one per byte trickled.
+    let mut statuses = Vec::new();
+    let mut refused = None;
+    let mut count = 0;
+    while ticked.recv().await.is_some() {
+        count += 1;
+        if count > 2 {
+            let (status, body) = app.query("{ __typename }", json!({}), None).await;
+            if status != 200 {
+                refused.get_or_insert(body);
+            }
+            statuses.push(status.as_u16());
+        }
+    }
+    assert!(statuses.len() >= 4, "the trickle was too short to tell: {statuses:?}");
+    assert!(
+        refused.is_none(),
+        "requests were refused while two bodies trickled in: {statuses:?}, first: {refused:?}"
+    );
+    for client in slow {
+        let trickled = client.await.unwrap();
+        assert!(trickled.answer.starts_with("HTTP/1.1 408"), "{}", trickled.answer);
+        assert!(trickled.answer.contains("REQUEST_TIMEOUT"), "{}", trickled.answer);
+        assert!(trickled.closed, "the connection stayed open: {}", trickled.answer);
+    }
 }

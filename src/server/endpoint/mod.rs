@@ -50,6 +50,19 @@ use request::{
 };
 use respond::respond;
 
+/// Answers a request refused before it reached the endpoint (while its body was
+/// read, say) as the endpoint answers its own request errors: JSON in the media
+/// type the client accepts, `extensions.code`, `Cache-Control: no-store`.
+pub(super) fn refuse(
+    headers: &HeaderMap,
+    status: StatusCode,
+    code: &'static str,
+    message: impl Into<String>,
+) -> Response {
+    let media = negotiate(headers).unwrap_or(Media::Json);
+    RequestError::http(status, code, message).into_response(media)
+}
+
 /// `POST /graphql`.
 pub async fn post(State(state): State<AppState>, headers: HeaderMap, body: Result<Bytes, BytesRejection>) -> Response {
     let Some(media) = negotiate(&headers) else {
