@@ -370,16 +370,26 @@ async fn metrics(State(state): State<AppState>) -> axum::response::Response {
         .into_response()
 }
 
-/// `GET /schema.graphql`: the SDL, for schema tooling.
-async fn schema_sdl(State(state): State<AppState>) -> impl IntoResponse {
+/// `GET /schema.graphql`: the SDL, for schema tooling, to whoever may introspect
+/// (in production: the secret header or the scope; else `403`).
+async fn schema_sdl(State(state): State<AppState>, headers: HeaderMap) -> axum::response::Response {
+    if let Err(refused) = endpoint::may_read_schema(&state, &headers).await {
+        return refused;
+    }
+    // In production the answer depends on a secret or a token: never shared.
+    let cache = match state.inner.introspection.production {
+        true => "private, no-store",
+        false => "no-cache",
+    };
     (
         [
             (
                 header::CONTENT_TYPE,
                 HeaderValue::from_static("text/plain; charset=utf-8"),
             ),
-            (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
+            (header::CACHE_CONTROL, HeaderValue::from_static(cache)),
         ],
         state.inner.sdl.clone(),
     )
+        .into_response()
 }

@@ -1,10 +1,16 @@
 //! The December 2026 audit's server findings, each with the test that shows it
 //! fixed (issue 15): persisted-query registrations go through the limits first
-//! (finding 1), slow request bodies (2), ...
+//! (finding 1), slow request bodies (2), the SDL behind the introspection
+//! policy (8), ...
 
 use std::{net::SocketAddr, time::Duration};
 
-use delivery_gateway::server::persisted::sha256_hex;
+use delivery_gateway::{
+    auth::Authenticator,
+    config::{Config, Mode},
+    server::persisted::sha256_hex,
+    upstream::UserId,
+};
 use serde_json::{Value, json};
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
@@ -203,4 +209,72 @@ async fn slow_bodies_hold_no_in_flight_slot_and_are_cut_off_at_the_body_deadline
         assert!(trickled.answer.contains("REQUEST_TIMEOUT"), "{}", trickled.answer);
         assert!(trickled.closed, "the connection stayed open: {}", trickled.answer);
     }
+}
+
+// Item 6 (audit 8): the introspection policy holds on every door that serves the
+// schema.
+
+const INTROSPECTION_SECRET: &str = "an-introspection-secret-0123456789";
+
+fn production(config: &mut Config) {
+    config.server.mode = Mode::Production;
+    config.auth.jwt_secret = "a-production-secret-that-is-long-enough-0123".into();
+    config.graphql.introspection_secret = Some(INTROSPECTION_SECRET.into());
+    config.graphql.introspection_scope = Some("schema:read".into());
+}
+
+#[tokio::test]
+async fn in_production_the_sdl_is_served_only_to_whoever_may_introspect() {
+    let app = spawn_app_with(production).await;
+    let introspection = json!({"query": "{ __schema { queryType { name } } }"});
+    let sdl = |request: reqwest::RequestBuilder| async move {
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        let cache = response.headers().get("cache-control").cloned();
+        (status, cache, response.text().await.unwrap())
+    };
+
+    // Nobody in particular: neither introspection nor the SDL.
+    let answer = app.send_json(app.graphql_post(&introspection, None)).await.body;
+    assert_eq!(code(&answer), "INTROSPECTION_DISABLED", "{answer}");
+    let (status, _, text) = sdl(app.get("/schema.graphql")).await;
+    assert_eq!(status, 403, "{text}");
+    assert!(text.contains("INTROSPECTION_DISABLED"), "{text}");
+    assert!(!text.contains("type Query"), "{text}");
+
+    // A signed-in user without the scope: no more.
+    let user = app.token(7);
+    let (status, _, _) = sdl(app.get("/schema.graphql").bearer_auth(&user)).await;
+    assert_eq!(status, 403);
+    let (status, _, _) = sdl(app.get("/schema.graphql").bearer_auth("not-a-token")).await;
+    assert_eq!(status, 401);
+
+    // The secret header, or the scope: both doors open, never to a shared cache.
+    let scoped = Authenticator::new(&app.config.auth).mint_with_scopes(UserId(7), &["schema:read"]);
+    for request in [
+        app.get("/schema.graphql")
+            .header("x-introspection-secret", INTROSPECTION_SECRET),
+        app.get("/schema.graphql").bearer_auth(&scoped),
+    ] {
+        let (status, cache, text) = sdl(request).await;
+        assert_eq!(status, 200, "{text}");
+        assert!(text.contains("type Query"), "{text}");
+        assert_eq!(cache.unwrap(), "private, no-store");
+    }
+    let request = app
+        .graphql_post(&introspection, Some(&scoped))
+        .header("x-introspection-secret", INTROSPECTION_SECRET);
+    let answer = app.send_json(request).await.body;
+    assert_eq!(answer["data"]["__schema"]["queryType"]["name"], "Query", "{answer}");
+}
+
+#[tokio::test]
+async fn with_introspection_off_the_sdl_is_not_served_in_development_either() {
+    let open = spawn_app().await;
+    let response = open.get("/schema.graphql").send().await.unwrap();
+    assert_eq!(response.status(), 200);
+
+    let closed = spawn_app_with(|config| config.graphql.introspection = false).await;
+    let response = closed.get("/schema.graphql").send().await.unwrap();
+    assert_eq!(response.status(), 403);
 }

@@ -63,6 +63,26 @@ pub(super) fn refuse(
     RequestError::http(status, code, message).into_response(media)
 }
 
+/// Whether the client may read the schema's SDL (`GET /schema.graphql`, or any
+/// other place that serves it): the introspection policy, applied exactly as to
+/// an introspection query. `Err` is the answer to send instead: `401` for a
+/// refused token, `403 INTROSPECTION_DISABLED` when the policy says no.
+pub(super) async fn may_read_schema(state: &AppState, headers: &HeaderMap) -> Result<(), Response> {
+    let media = negotiate(headers).unwrap_or(Media::Json);
+    let identity = identify(state, headers)
+        .await
+        .map_err(|error| error.into_response(media))?;
+    if state.inner.introspection.allows(headers, identity.as_ref()) {
+        return Ok(());
+    }
+    Err(RequestError::http(
+        StatusCode::FORBIDDEN,
+        "INTROSPECTION_DISABLED",
+        "the schema is not served here; fetch it from the team that runs this gateway",
+    )
+    .into_response(media))
+}
+
 /// `POST /graphql`.
 pub async fn post(State(state): State<AppState>, headers: HeaderMap, body: Result<Bytes, BytesRejection>) -> Response {
     let Some(media) = negotiate(&headers) else {
