@@ -432,6 +432,19 @@ pub struct TelemetryConfig {
     pub sampling_ratio: f64,
     /// Serve `GET /metrics` (Prometheus text format).
     pub metrics: bool,
+    /// Serve `GET /metrics` on this address (an admin port, off the public
+    /// listener) instead of `server.listen`. Recommended in production: the
+    /// metrics name operations, upstream routes and error rates.
+    pub metrics_listen: Option<SocketAddr>,
+    /// Pass a client's `traceparent`, `tracestate` and `X-Request-Id` on to the
+    /// upstreams (and let a sampled `traceparent` parent the gateway's spans).
+    /// Unset: trusted in development, not in production, where clients are the
+    /// internet: a client could set the ids that upstream logs are searched by,
+    /// and force trace sampling (and export) with a sampled `traceparent`.
+    /// Untrusted, the headers are dropped at the edge and the gateway makes its
+    /// own request id (sent back in `X-Request-Id`). Set `true` behind a proxy of
+    /// yours that sets them.
+    pub trust_client_trace: Option<bool>,
     /// Who may ask for `extensions.upstream` (the upstream waterfall) with the
     /// request header `X-Upstream-Trace`.
     pub upstream_trace: UpstreamTrace,
@@ -602,6 +615,8 @@ impl Default for TelemetryConfig {
             service_name: "delivery-gateway".to_owned(),
             sampling_ratio: 1.0,
             metrics: true,
+            metrics_listen: None,
+            trust_client_trace: None,
             upstream_trace: UpstreamTrace::On,
             upstream_trace_secret: None,
         }
@@ -833,6 +848,18 @@ impl Config {
         }
         if !(0.0..=1.0).contains(&telemetry.sampling_ratio) {
             return Err(invalid("telemetry.sampling_ratio", "must be between 0 and 1"));
+        }
+        if let Some(listen) = telemetry.metrics_listen
+            && listen.port() == self.server.listen.port()
+            && listen.port() != 0
+            && (listen.ip() == self.server.listen.ip()
+                || listen.ip().is_unspecified()
+                || self.server.listen.ip().is_unspecified())
+        {
+            return Err(invalid(
+                "telemetry.metrics_listen",
+                format!("`{listen}` is server.listen's address; give the metrics a port of their own"),
+            ));
         }
         let secret = telemetry.upstream_trace_secret.as_deref().unwrap_or("");
         if telemetry.upstream_trace == UpstreamTrace::HeaderSecret && secret.len() < 16 {
@@ -1095,6 +1122,14 @@ impl Config {
             (None, SafelistMode::Off) => {}
         }
         Ok(())
+    }
+
+    /// Whether a client's `traceparent`, `tracestate` and `X-Request-Id` are
+    /// passed on: `telemetry.trust_client_trace`, or by default only in development.
+    pub fn trusts_client_trace(&self) -> bool {
+        self.telemetry
+            .trust_client_trace
+            .unwrap_or(self.server.mode == Mode::Development)
     }
 
     /// Whether the gateway should start the demo upstreams itself (no URL configured).

@@ -9,6 +9,7 @@ mod browser;
 mod documents;
 mod endpoint;
 pub mod limits;
+mod metrics_port;
 mod observe;
 pub mod persisted;
 mod playground;
@@ -36,6 +37,7 @@ use tower_http::{
     trace::TraceLayer,
 };
 
+pub use self::metrics_port::metrics_router;
 use self::{browser::CsrfPolicy, limits::DocumentLimits};
 use crate::{
     auth::{Authenticator, Identity},
@@ -78,8 +80,10 @@ struct Inner {
     demo_user: Option<UserId>,
     /// Metrics, the waterfall's policy, the request log line.
     observe: observe::Observe,
-    /// Serve `GET /metrics`.
+    /// Serve `GET /metrics` on the public router (not when it has a port of its own).
     serve_metrics: bool,
+    /// Keep the client's `traceparent`, `tracestate` and `X-Request-Id`.
+    trust_client_trace: bool,
 }
 
 impl AppState {
@@ -130,7 +134,8 @@ impl AppState {
                     upstreams_metrics,
                     config.server.mode == Mode::Production,
                 ),
-                serve_metrics: config.telemetry.metrics,
+                serve_metrics: config.telemetry.metrics && config.telemetry.metrics_listen.is_none(),
+                trust_client_trace: config.trusts_client_trace(),
             }),
         }
     }
@@ -202,6 +207,7 @@ impl AppState {
 pub fn router(state: AppState, max_body_bytes: usize, max_in_flight: usize) -> Router {
     let x_request_id = header::HeaderName::from_static("x-request-id");
     let cors = state.inner.cors.clone();
+    let trust_client_trace = state.inner.trust_client_trace;
     let slots = Arc::new(tokio::sync::Semaphore::new(max_in_flight));
     let body_limits = body::BodyLimits {
         deadline: state.inner.body_read_timeout,
@@ -248,6 +254,12 @@ pub fn router(state: AppState, max_body_bytes: usize, max_in_flight: usize) -> R
             }),
         )
         .layer(SetRequestIdLayer::new(x_request_id, MakeRequestUuid));
+    // Untrusted, the client's ids are dropped before anything reads them: the
+    // request gets an id of its own, and no client `traceparent` goes anywhere.
+    let router = match trust_client_trace {
+        true => router,
+        false => router.layer(axum::middleware::map_request(observe::drop_client_trace)),
+    };
     match cors {
         Some(cors) => router.layer(cors),
         None => router,
@@ -352,11 +364,17 @@ async fn ready(State(state): State<AppState>) -> impl IntoResponse {
 }
 
 /// `GET /metrics`: every metric in the Prometheus text format (404 when
-/// `telemetry.metrics` is off).
+/// `telemetry.metrics` is off, or `telemetry.metrics_listen` gives it a port of
+/// its own: [`metrics_router`]).
 async fn metrics(State(state): State<AppState>) -> axum::response::Response {
     if !state.inner.serve_metrics {
         return axum::http::StatusCode::NOT_FOUND.into_response();
     }
+    metrics_text(&state)
+}
+
+/// Every metric in the Prometheus text format, as an answer.
+fn metrics_text(state: &AppState) -> axum::response::Response {
     (
         [
             (

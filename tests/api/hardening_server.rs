@@ -1,7 +1,7 @@
 //! The December 2026 audit's server findings, each with the test that shows it
 //! fixed (issue 15): persisted-query registrations go through the limits first
 //! (finding 1), slow request bodies (2), the SDL behind the introspection
-//! policy (8), ...
+//! policy (8), `/metrics` and client trace headers (18), ...
 
 use std::{net::SocketAddr, time::Duration};
 
@@ -277,4 +277,101 @@ async fn with_introspection_off_the_sdl_is_not_served_in_development_either() {
     let closed = spawn_app_with(|config| config.graphql.introspection = false).await;
     let response = closed.get("/schema.graphql").send().await.unwrap();
     assert_eq!(response.status(), 403);
+}
+
+// Item 15 (audit 18): `/metrics` off the public port; a client's trace headers
+// passed on only when trusted.
+
+const TRACEPARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+
+/// Runs `{ restaurant(id: "5") { name } }` with a client's trace headers; the
+/// answer's `X-Request-Id` and what the demo saw (`/_admin/headers`).
+async fn trace_headers_seen(app: &TestApp) -> (String, Value) {
+    app.reset().await;
+    let request = app
+        .graphql_post(&json!({"query": r#"{ restaurant(id: "5") { name } }"#}), None)
+        .header("traceparent", TRACEPARENT)
+        .header("tracestate", "vendor=1")
+        .header("x-request-id", "client-chosen-id");
+    let response = app.send_json(request).await;
+    assert!(
+        response.body["data"]["restaurant"]["name"].is_string(),
+        "{}",
+        response.body
+    );
+    let id = response.header("x-request-id").to_owned();
+    (id, app.get_json(&app.demo_url("/_admin/headers")).await)
+}
+
+#[tokio::test]
+async fn in_production_a_client_s_trace_headers_are_not_passed_on_unless_trusted() {
+    let untrusted = spawn_app_with(production).await;
+    let (id, seen) = trace_headers_seen(&untrusted).await;
+    assert!(seen.get("traceparent").is_none(), "{seen}");
+    assert!(seen.get("tracestate").is_none(), "{seen}");
+    assert_ne!(id, "client-chosen-id");
+    assert_eq!(
+        seen["x-request-id"],
+        json!({ id.clone(): 1 }),
+        "the gateway's own id goes on"
+    );
+
+    let trusted = spawn_app_with(|config| {
+        production(config);
+        config.telemetry.trust_client_trace = Some(true);
+    })
+    .await;
+    let (id, seen) = trace_headers_seen(&trusted).await;
+    assert_eq!(id, "client-chosen-id");
+    assert_eq!(seen["traceparent"], json!({ TRACEPARENT: 1 }));
+    assert_eq!(seen["x-request-id"], json!({"client-chosen-id": 1}));
+
+    let development_untrusted = spawn_app_with(|config| config.telemetry.trust_client_trace = Some(false)).await;
+    let (_, seen) = trace_headers_seen(&development_untrusted).await;
+    assert!(seen.get("traceparent").is_none(), "{seen}");
+}
+
+#[tokio::test]
+async fn metrics_can_be_served_on_an_admin_port_off_the_public_listener() {
+    let demo = spawn_app().await;
+    let public = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let admin = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let (public_addr, admin_addr) = (public.local_addr().unwrap(), admin.local_addr().unwrap());
+    let mut config = demo.config.clone();
+    production(&mut config);
+    config.telemetry.metrics_listen = Some(admin_addr);
+    config.validate().unwrap();
+    tokio::spawn(
+        async move { delivery_gateway::app::run_with(&config, public, Some(admin), std::future::pending()).await },
+    );
+    let client = reqwest::Client::new();
+
+    let answer = client
+        .post(format!("http://{public_addr}/graphql"))
+        .json(&json!({"query": "{ __typename }"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 200);
+    let public_metrics = client
+        .get(format!("http://{public_addr}/metrics"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(public_metrics.status(), 404);
+
+    let metrics = client.get(format!("http://{admin_addr}/metrics")).send().await.unwrap();
+    assert_eq!(metrics.status(), 200);
+    let text = metrics.text().await.unwrap();
+    assert!(text.contains("gateway_graphql_requests_total"), "{text}");
+    let graphql = client.get(format!("http://{admin_addr}/graphql")).send().await.unwrap();
+    assert_eq!(graphql.status(), 404, "the admin port serves the metrics only");
+}
+
+#[test]
+fn the_metrics_port_must_differ_from_the_public_one() {
+    let mut config = Config::default();
+    config.telemetry.metrics_listen = Some(config.server.listen);
+    let error = config.validate().unwrap_err().to_string();
+    assert!(error.contains("telemetry.metrics_listen"), "{error}");
 }
