@@ -43,6 +43,17 @@ impl Observe {
         }
     }
 
+    /// The `Vary` of a GraphQL answer: the request headers that change it.
+    /// `X-Upstream-Trace` is one of them unless nobody may have the waterfall.
+    pub fn vary(&self) -> HeaderValue {
+        match self.upstream_trace {
+            UpstreamTrace::Off => HeaderValue::from_static("accept, authorization"),
+            UpstreamTrace::On | UpstreamTrace::HeaderSecret => {
+                HeaderValue::from_static("accept, authorization, x-upstream-trace")
+            }
+        }
+    }
+
     /// Whether GraphiQL should send `X-Upstream-Trace: 1` by default.
     pub fn waterfall_for_everyone(&self) -> bool {
         self.upstream_trace == UpstreamTrace::On

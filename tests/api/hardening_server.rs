@@ -1,7 +1,8 @@
 //! The December 2026 audit's server findings, each with the test that shows it
 //! fixed (issue 15): persisted-query registrations go through the limits first
 //! (finding 1), slow request bodies (2), the SDL behind the introspection
-//! policy (8), `/metrics` and client trace headers (18), ...
+//! policy (8), `/metrics` and client trace headers (18), the
+//! cache headers of traced answers (12).
 
 use std::{net::SocketAddr, time::Duration};
 
@@ -374,4 +375,67 @@ fn the_metrics_port_must_differ_from_the_public_one() {
     config.telemetry.metrics_listen = Some(config.server.listen);
     let error = config.validate().unwrap_err().to_string();
     assert!(error.contains("telemetry.metrics_listen"), "{error}");
+}
+
+// Item 17 (audit 12): an answer carrying `extensions.upstream` is never public,
+// and `Vary` names `X-Upstream-Trace` wherever the header changes the answer.
+
+/// An anonymous GET of `Nearby`, with `X-Upstream-Trace: <trace>` if given:
+/// `Cache-Control`, `Vary` and whether the answer holds the waterfall.
+async fn nearby_over_get(app: &TestApp, trace: Option<&str>) -> (String, String, bool) {
+    let mut request = app.get("/graphql").header("apollo-require-preflight", "true").query(&[
+        ("query", crate::helpers::NEARBY.to_owned()),
+        ("variables", crate::helpers::berlin(3).to_string()),
+    ]);
+    if let Some(trace) = trace {
+        request = request.header("x-upstream-trace", trace);
+    }
+    let response = app.send_json(request).await;
+    crate::helpers::assert_no_errors(&response.body);
+    let traced = response.body["extensions"].get("upstream").is_some();
+    (
+        response.header("cache-control").to_owned(),
+        response.header("vary").to_owned(),
+        traced,
+    )
+}
+
+#[tokio::test]
+async fn an_answer_with_the_upstream_waterfall_is_never_public() {
+    let app = spawn_app().await;
+    let (cache, vary, traced) = nearby_over_get(&app, Some("1")).await;
+    assert!(traced, "the waterfall was asked for and allowed");
+    assert_eq!(cache, "private, no-store");
+    assert!(vary.contains("x-upstream-trace"), "{vary}");
+
+    let (cache, vary, traced) = nearby_over_get(&app, None).await;
+    assert!(!traced);
+    assert!(cache.starts_with("public, max-age="), "{cache}");
+    assert!(
+        vary.contains("x-upstream-trace"),
+        "a shared cache must key on it: {vary}"
+    );
+
+    // In production with the secret header: the operator's waterfall stays private.
+    let secret = "an-upstream-trace-secret-0123456789";
+    let production_app = spawn_app_with(|config| {
+        production(config);
+        config.telemetry.upstream_trace = delivery_gateway::config::UpstreamTrace::HeaderSecret;
+        config.telemetry.upstream_trace_secret = Some(secret.into());
+    })
+    .await;
+    let (cache, vary, traced) = nearby_over_get(&production_app, Some(secret)).await;
+    assert!(traced);
+    assert_eq!(cache, "private, no-store");
+    assert!(vary.contains("x-upstream-trace"), "{vary}");
+}
+
+#[tokio::test]
+async fn where_nobody_may_have_the_waterfall_the_header_changes_nothing() {
+    let app =
+        spawn_app_with(|config| config.telemetry.upstream_trace = delivery_gateway::config::UpstreamTrace::Off).await;
+    let (cache, vary, traced) = nearby_over_get(&app, Some("1")).await;
+    assert!(!traced);
+    assert!(cache.starts_with("public, max-age="), "{cache}");
+    assert_eq!(vary, "accept, authorization");
 }

@@ -194,16 +194,23 @@ async fn answer(
                 (false, false) => "partial",
                 (false, true) => "error",
             };
-            if waterfall.detailed() {
+            let traced = waterfall.detailed();
+            if traced {
                 let report = serde_json::to_value(waterfall.report()).unwrap_or_default();
                 response.extensions.insert(
                     "upstream".to_owned(),
                     async_graphql::Value::from_json(report).unwrap_or_default(),
                 );
             }
-            // Only an anonymous GET of fresh data may be cached by a CDN.
-            let public = over_get && identity.is_none() && !served_stale;
-            (respond(response, media, state.inner.max_errors, public), outcome, codes)
+            // Only an anonymous GET of fresh data may be cached by a CDN, and never
+            // one that carries the waterfall (internal routes, for whoever asked).
+            let public = over_get && identity.is_none() && !served_stale && !traced;
+            let vary = state.inner.observe.vary();
+            (
+                respond(response, media, state.inner.max_errors, public, vary),
+                outcome,
+                codes,
+            )
         }
         Err(error) => {
             let code = error.code;
