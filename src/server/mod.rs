@@ -6,6 +6,7 @@
 mod admission;
 mod body;
 mod browser;
+mod cancel;
 mod documents;
 mod endpoint;
 pub mod limits;

@@ -39,7 +39,7 @@ use std::sync::Arc;
 use tracing::Instrument;
 
 use super::{
-    AppState,
+    AppState, cancel,
     observe::{self, Finished},
     playground,
 };
@@ -145,9 +145,12 @@ async fn single(
         waterfall: waterfall.clone(),
         span: span.clone(),
     };
+    // Dropped unanswered when the client goes away (hyper drops this future).
+    let abandoned = cancel::Abandoned::new(&label);
     let (response, outcome, codes) = answer(state, headers, media, *incoming, over_get, observed)
         .instrument(span.clone())
         .await;
+    abandoned.answered();
     let _entered = span.enter();
     observe.finish(
         started,
