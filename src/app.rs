@@ -180,10 +180,30 @@ fn service_settings(config: &Config, bases: HashMap<Service, Url>) -> HashMap<Se
         .collect()
 }
 
-/// Runs the gateway on `listener` until `shutdown` resolves.
+/// Runs the gateway on `listener` until `shutdown` resolves; `/metrics` on
+/// `telemetry.metrics_listen` when it is set (bound here).
 pub async fn run(
     config: &Config,
     listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let metrics_listener = match (config.telemetry.metrics, config.telemetry.metrics_listen) {
+        (true, Some(addr)) => Some(
+            TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("binding {addr} (telemetry.metrics_listen)"))?,
+        ),
+        _ => None,
+    };
+    run_with(config, listener, metrics_listener, shutdown).await
+}
+
+/// [`run`], with the listener of the metrics port already bound (`None`: the
+/// public router serves `/metrics`, unless `telemetry.metrics_listen` is set).
+pub async fn run_with(
+    config: &Config,
+    listener: TcpListener,
+    metrics_listener: Option<TcpListener>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let wiring = wire(config).await?;
@@ -201,6 +221,21 @@ pub async fn run(
     let state = AppState::new(config, wiring.upstreams, demo_user);
     let addr = listener.local_addr()?;
     tracing::info!("GraphQL at http://{addr}/graphql (GraphiQL in a browser)");
+    // The metrics port has no requests worth draining: it stops with the gateway.
+    let metrics_port = metrics_listener.map(|metrics_listener| {
+        if let Ok(addr) = metrics_listener.local_addr() {
+            tracing::info!("metrics at http://{addr}/metrics (telemetry.metrics_listen)");
+        }
+        let router = server::metrics_router(state.clone());
+        AbortOnDrop(tokio::spawn(server::serve(
+            metrics_listener,
+            router,
+            std::future::pending(),
+        )))
+    });
+    if config.server.mode == Mode::Production && config.telemetry.metrics && metrics_port.is_none() {
+        tracing::warn!("/metrics is served on the public listener: set telemetry.metrics_listen to an admin address");
+    }
     let router = server::router(state.clone(), config.server.max_body_bytes, config.server.max_in_flight);
     let (stopping, stopped) = tokio::sync::oneshot::channel::<()>();
     let signal = async move {
@@ -219,6 +254,15 @@ pub async fn run(
             tracing::warn!(?grace, "shutdown grace period over: exiting with requests still in flight");
             Ok(())
         }
+    }
+}
+
+/// Aborts a task when dropped.
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 

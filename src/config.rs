@@ -89,6 +89,12 @@ pub struct ServerConfig {
     /// past it (slow-header clients).
     #[serde(with = "humantime_serde")]
     pub header_read_timeout: Duration,
+    /// Time a client has to send a request's whole body, counted from its
+    /// headers (a deadline, not an idle timeout per frame); `408` and the
+    /// connection closed past it. A request takes a `max_in_flight` slot only
+    /// once its body has arrived.
+    #[serde(with = "humantime_serde")]
+    pub body_read_timeout: Duration,
 }
 
 /// What the gateway runs as.
@@ -339,11 +345,18 @@ pub struct PersistedQueriesConfig {
     pub safelist: SafelistMode,
     /// Apollo persisted-query manifest (JSON: `{"operations": [{"id", "body"}]}`).
     pub manifest: Option<std::path::PathBuf>,
-    /// Bound of the in-memory store of registered documents, in bytes.
+    /// Bound of the in-memory store of registered documents, in bytes (each entry
+    /// weighs its hash, its text and a fixed overhead).
     pub max_bytes: u64,
-    /// How long Redis keeps a registered document.
+    /// How long Redis keeps a registered document (at most 30 days).
     #[serde(with = "humantime_serde")]
     pub redis_ttl: Duration,
+    /// Registrations one replica writes to Redis per minute, at most; past it a
+    /// registration is kept in that replica's memory only. `0`: never written.
+    /// Only documents that passed the operation limits are written, so Redis holds
+    /// at most this many times `redis_ttl` in minutes documents of at most
+    /// `limits.max_document_chars` characters per replica.
+    pub redis_writes_per_minute: u32,
 }
 
 /// What the safelist does with an operation that is not in the manifest.
@@ -366,7 +379,7 @@ impl Default for CacheConfig {
             redis_url: None,
             redis_prefix: "dg:".to_owned(),
             redis_timeout: Duration::from_millis(100),
-            redis_read_timeout: crate::upstream::cache::DEFAULT_READ_TIMEOUT,
+            redis_read_timeout: Duration::from_millis(20),
             stale_window: Duration::from_secs(300),
             coalesce: true,
             ttl: BTreeMap::new(),
@@ -381,7 +394,8 @@ impl Default for PersistedQueriesConfig {
             safelist: SafelistMode::Off,
             manifest: None,
             max_bytes: 16 * 1024 * 1024,
-            redis_ttl: Duration::from_secs(7 * 24 * 3600),
+            redis_ttl: Duration::from_secs(24 * 3600),
+            redis_writes_per_minute: 10,
         }
     }
 }
@@ -429,6 +443,19 @@ pub struct TelemetryConfig {
     pub sampling_ratio: f64,
     /// Serve `GET /metrics` (Prometheus text format).
     pub metrics: bool,
+    /// Serve `GET /metrics` on this address (an admin port, off the public
+    /// listener) instead of `server.listen`. Recommended in production: the
+    /// metrics name operations, upstream routes and error rates.
+    pub metrics_listen: Option<SocketAddr>,
+    /// Pass a client's `traceparent`, `tracestate` and `X-Request-Id` on to the
+    /// upstreams (and let a sampled `traceparent` parent the gateway's spans).
+    /// Unset: trusted in development, not in production, where clients are the
+    /// internet: a client could set the ids that upstream logs are searched by,
+    /// and force trace sampling (and export) with a sampled `traceparent`.
+    /// Untrusted, the headers are dropped at the edge and the gateway makes its
+    /// own request id (sent back in `X-Request-Id`). Set `true` behind a proxy of
+    /// yours that sets them.
+    pub trust_client_trace: Option<bool>,
     /// Who may ask for `extensions.upstream` (the upstream waterfall) with the
     /// request header `X-Upstream-Trace`.
     pub upstream_trace: UpstreamTrace,
@@ -475,6 +502,7 @@ impl Default for ServerConfig {
             max_in_flight: 1024,
             mode: Mode::Development,
             header_read_timeout: Duration::from_secs(10),
+            body_read_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -609,6 +637,8 @@ impl Default for TelemetryConfig {
             service_name: "delivery-gateway".to_owned(),
             sampling_ratio: 1.0,
             metrics: true,
+            metrics_listen: None,
+            trust_client_trace: None,
             upstream_trace: UpstreamTrace::On,
             upstream_trace_secret: None,
             // The app's own operations (schema/operations/).
@@ -662,6 +692,18 @@ fn production_unset_message(missing: &[Unset]) -> String {
         message.push_str(&format!("\n  {} ({}): {}", unset.variable, unset.key, unset.what));
     }
     message
+}
+
+/// The most names `telemetry.operation_labels` may give a metric label of their own.
+pub const MAX_OPERATION_LABELS: usize = 64;
+
+/// Whether `name` is a GraphQL operation name (`[_A-Za-z][_0-9A-Za-z]*`) of at most
+/// 64 characters: what may become a metric label.
+pub fn is_operation_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        && !name.as_bytes()[0].is_ascii_digit()
 }
 
 fn invalid(key: impl Into<String>, message: impl Into<String>) -> ConfigError {
@@ -846,18 +888,30 @@ impl Config {
         if !(0.0..=1.0).contains(&telemetry.sampling_ratio) {
             return Err(invalid("telemetry.sampling_ratio", "must be between 0 and 1"));
         }
-        if telemetry.operation_labels.len() > crate::telemetry::MAX_OPERATION_NAMES {
+        if telemetry.operation_labels.len() > MAX_OPERATION_LABELS {
             return Err(invalid(
                 "telemetry.operation_labels",
-                format!("must name at most {} operations", crate::telemetry::MAX_OPERATION_NAMES),
+                format!("must name at most {} operations", MAX_OPERATION_LABELS),
             ));
         }
         if let Some(name) =
-            (telemetry.operation_labels.iter()).find(|n| !crate::telemetry::Metrics::is_operation_name(n))
+            (telemetry.operation_labels.iter()).find(|n| !is_operation_name(n))
         {
             return Err(invalid(
                 "telemetry.operation_labels",
                 format!("{name:?} is not a GraphQL operation name of at most 64 characters"),
+            ));
+        }
+        if let Some(listen) = telemetry.metrics_listen
+            && listen.port() == self.server.listen.port()
+            && listen.port() != 0
+            && (listen.ip() == self.server.listen.ip()
+                || listen.ip().is_unspecified()
+                || self.server.listen.ip().is_unspecified())
+        {
+            return Err(invalid(
+                "telemetry.metrics_listen",
+                format!("`{listen}` is server.listen's address; give the metrics a port of their own"),
             ));
         }
         let secret = telemetry.upstream_trace_secret.as_deref().unwrap_or("");
@@ -1010,6 +1064,9 @@ impl Config {
         if self.server.header_read_timeout.is_zero() || self.server.header_read_timeout > Duration::from_secs(120) {
             return Err(invalid("server.header_read_timeout", "must be between 1ms and 2m"));
         }
+        if self.server.body_read_timeout.is_zero() || self.server.body_read_timeout > Duration::from_secs(120) {
+            return Err(invalid("server.body_read_timeout", "must be between 1ms and 2m"));
+        }
         let header_name = |key: &str, name: &str| {
             axum::http::HeaderName::from_bytes(name.as_bytes())
                 .map(|_| ())
@@ -1100,8 +1157,14 @@ impl Config {
         if pq.max_bytes < 64 * 1024 {
             return Err(invalid("persisted_queries.max_bytes", "must be at least 65536"));
         }
-        if pq.redis_ttl < Duration::from_secs(1) {
-            return Err(invalid("persisted_queries.redis_ttl", "must be at least 1s"));
+        if pq.redis_ttl < Duration::from_secs(1) || pq.redis_ttl > Duration::from_secs(30 * 24 * 3600) {
+            return Err(invalid("persisted_queries.redis_ttl", "must be between 1s and 30 days"));
+        }
+        if pq.redis_writes_per_minute > 6_000 {
+            return Err(invalid(
+                "persisted_queries.redis_writes_per_minute",
+                "must be at most 6000",
+            ));
         }
         // Whether the file is a manifest is checked where it is read
         // (`app::wire`): configuration knows no server types.
@@ -1112,6 +1175,14 @@ impl Config {
             ));
         }
         Ok(())
+    }
+
+    /// Whether a client's `traceparent`, `tracestate` and `X-Request-Id` are
+    /// passed on: `telemetry.trust_client_trace`, or by default only in development.
+    pub fn trusts_client_trace(&self) -> bool {
+        self.telemetry
+            .trust_client_trace
+            .unwrap_or(self.server.mode == Mode::Development)
     }
 
     /// Whether the gateway should start the demo upstreams itself (no URL configured).

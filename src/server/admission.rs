@@ -2,7 +2,11 @@
 //! each request's deadline.
 //!
 //! Past `server.max_in_flight`, a request is answered `503` with `Retry-After` at
-//! once instead of waiting in a queue that grows without bound. The deadline is
+//! once instead of waiting in a queue that grows without bound. A request takes
+//! its slot only once its body has been read ([`super::body`] runs first, within
+//! `server.body_read_timeout`), so a slow body never holds one. The slots are for
+//! requests that execute and answer; long-lived streams (subscriptions) must get
+//! a cap of their own rather than hold a slot for their whole life. The deadline is
 //! `server.request_timeout`, or less when the client asks with
 //! `X-Request-Timeout-Ms`; every upstream call of the request gets at most the
 //! time left.

@@ -4,10 +4,13 @@
 //! and [`serve`], which takes a bound listener (tests bind `127.0.0.1:0`).
 
 mod admission;
+mod body;
 mod browser;
+mod cancel;
 mod documents;
 mod endpoint;
 pub mod limits;
+mod metrics_port;
 mod observe;
 pub mod persisted;
 mod playground;
@@ -35,6 +38,7 @@ use tower_http::{
     trace::TraceLayer,
 };
 
+pub use self::metrics_port::metrics_router;
 use self::{browser::CsrfPolicy, limits::DocumentLimits};
 use crate::{
     auth::{Authenticator, Identity},
@@ -57,6 +61,8 @@ struct Inner {
     limits: Limits,
     batch_delay: Duration,
     request_timeout: Duration,
+    /// The whole body of a request must arrive within this long (`408` past it).
+    body_read_timeout: Duration,
     graphiql: bool,
     /// Persisted queries (APQ) and the safelist, resolved before execution.
     persisted: persisted::PersistedQueries,
@@ -75,8 +81,10 @@ struct Inner {
     demo_user: Option<UserId>,
     /// Metrics, the waterfall's policy, the request log line.
     observe: observe::Observe,
-    /// Serve `GET /metrics`.
+    /// Serve `GET /metrics` on the public router (not when it has a port of its own).
     serve_metrics: bool,
+    /// Keep the client's `traceparent`, `tracestate` and `X-Request-Id`.
+    trust_client_trace: bool,
 }
 
 impl AppState {
@@ -103,6 +111,7 @@ impl AppState {
                 },
                 batch_delay: config.graphql.batch_delay,
                 request_timeout: config.server.request_timeout,
+                body_read_timeout: config.server.body_read_timeout,
                 graphiql: config.server.graphiql,
                 shutting_down: AtomicBool::new(false),
                 document_limits: DocumentLimits {
@@ -126,7 +135,8 @@ impl AppState {
                     upstreams_metrics,
                     config.server.mode == Mode::Production,
                 ),
-                serve_metrics: config.telemetry.metrics,
+                serve_metrics: config.telemetry.metrics && config.telemetry.metrics_listen.is_none(),
+                trust_client_trace: config.trusts_client_trace(),
             }),
         }
     }
@@ -198,10 +208,17 @@ impl AppState {
 pub fn router(state: AppState, max_body_bytes: usize, max_in_flight: usize) -> Router {
     let x_request_id = header::HeaderName::from_static("x-request-id");
     let cors = state.inner.cors.clone();
+    let trust_client_trace = state.inner.trust_client_trace;
     let slots = Arc::new(tokio::sync::Semaphore::new(max_in_flight));
+    let body_limits = body::BodyLimits {
+        deadline: state.inner.body_read_timeout,
+        max_bytes: max_body_bytes,
+    };
     let router = Router::new()
         .route("/graphql", get(endpoint::get).post(endpoint::post))
         .route_layer(axum::middleware::from_fn_with_state(slots, admission::shed_load))
+        // Outside the load shedding: a request takes its slot once its body is in.
+        .route_layer(axum::middleware::from_fn_with_state(body_limits, body::read_whole))
         .route("/health", get(live))
         .route("/health/live", get(live))
         .route("/health/ready", get(ready))
@@ -238,6 +255,12 @@ pub fn router(state: AppState, max_body_bytes: usize, max_in_flight: usize) -> R
             }),
         )
         .layer(SetRequestIdLayer::new(x_request_id, MakeRequestUuid));
+    // Untrusted, the client's ids are dropped before anything reads them: the
+    // request gets an id of its own, and no client `traceparent` goes anywhere.
+    let router = match trust_client_trace {
+        true => router,
+        false => router.layer(axum::middleware::map_request(observe::drop_client_trace)),
+    };
     match cors {
         Some(cors) => router.layer(cors),
         None => router,
@@ -342,11 +365,17 @@ async fn ready(State(state): State<AppState>) -> impl IntoResponse {
 }
 
 /// `GET /metrics`: every metric in the Prometheus text format (404 when
-/// `telemetry.metrics` is off).
+/// `telemetry.metrics` is off, or `telemetry.metrics_listen` gives it a port of
+/// its own: [`metrics_router`]).
 async fn metrics(State(state): State<AppState>) -> axum::response::Response {
     if !state.inner.serve_metrics {
         return axum::http::StatusCode::NOT_FOUND.into_response();
     }
+    metrics_text(&state)
+}
+
+/// Every metric in the Prometheus text format, as an answer.
+fn metrics_text(state: &AppState) -> axum::response::Response {
     (
         [
             (
@@ -360,16 +389,26 @@ async fn metrics(State(state): State<AppState>) -> axum::response::Response {
         .into_response()
 }
 
-/// `GET /schema.graphql`: the SDL, for schema tooling.
-async fn schema_sdl(State(state): State<AppState>) -> impl IntoResponse {
+/// `GET /schema.graphql`: the SDL, for schema tooling, to whoever may introspect
+/// (in production: the secret header or the scope; else `403`).
+async fn schema_sdl(State(state): State<AppState>, headers: HeaderMap) -> axum::response::Response {
+    if let Err(refused) = endpoint::may_read_schema(&state, &headers).await {
+        return refused;
+    }
+    // In production the answer depends on a secret or a token: never shared.
+    let cache = match state.inner.introspection.production {
+        true => "private, no-store",
+        false => "no-cache",
+    };
     (
         [
             (
                 header::CONTENT_TYPE,
                 HeaderValue::from_static("text/plain; charset=utf-8"),
             ),
-            (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
+            (header::CACHE_CONTROL, HeaderValue::from_static(cache)),
         ],
         state.inner.sdl.clone(),
     )
+        .into_response()
 }

@@ -43,6 +43,17 @@ impl Observe {
         }
     }
 
+    /// The `Vary` of a GraphQL answer: the request headers that change it.
+    /// `X-Upstream-Trace` is one of them unless nobody may have the waterfall.
+    pub fn vary(&self) -> HeaderValue {
+        match self.upstream_trace {
+            UpstreamTrace::Off => HeaderValue::from_static("accept, authorization"),
+            UpstreamTrace::On | UpstreamTrace::HeaderSecret => {
+                HeaderValue::from_static("accept, authorization, x-upstream-trace")
+            }
+        }
+    }
+
     /// Whether GraphiQL should send `X-Upstream-Trace: 1` by default.
     pub fn waterfall_for_everyone(&self) -> bool {
         self.upstream_trace == UpstreamTrace::On
@@ -145,6 +156,21 @@ fn take_name<'a>(bytes: &'a [u8], i: &mut usize) -> &'a str {
         *i += 1;
     }
     std::str::from_utf8(&bytes[start..*i]).unwrap_or("")
+}
+
+/// The headers a client could set the gateway's trace context and request id
+/// with.
+pub const CLIENT_TRACE_HEADERS: [&str; 3] = ["traceparent", "tracestate", "x-request-id"];
+
+/// Middleware (`telemetry.trust_client_trace` off): drops the client's
+/// [`CLIENT_TRACE_HEADERS`], so that the request gets an id of its own, no
+/// client context parents its spans, and none is passed on to the upstreams.
+pub async fn drop_client_trace(mut request: axum::extract::Request) -> axum::extract::Request {
+    let headers = request.headers_mut();
+    for name in CLIENT_TRACE_HEADERS {
+        headers.remove(name);
+    }
+    request
 }
 
 /// The `traceparent` header if it is well formed (W3C Trace Context, version 00

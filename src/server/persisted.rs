@@ -12,14 +12,39 @@
 //!   of the manifest run (`PERSISTED_QUERY_NOT_IN_SAFELIST` otherwise); `"log"`
 //!   runs them all and logs the ones it would refuse.
 //!
+//! **A registration is kept only once it passed the operation limits.**
+//! [`PersistedQueries::prepare`] resolves the hash and checks it, but stores
+//! nothing: it hands back a [`Registration`], which the endpoint passes to
+//! [`PersistedQueries::commit`] after the document went through the same lexical
+//! scan and limits as any other (`super::limits`). A document that fails them is
+//! never parsed here, never kept in memory and never written to Redis (the audit
+//! of December 2026, finding 1: 120 anonymous 64 KB registrations took a gateway
+//! from 38 MB to 880 MB, each parsed and kept although refused).
+//!
+//! What is kept, and its bounds:
+//! - memory: the text of each document only, weighed as its key, its text and
+//!   [`ENTRY_OVERHEAD`]; at most `persisted_queries.max_bytes` in all. The parsed
+//!   form lives in the server's cache of parsed documents, which weighs it too.
+//! - Redis: a document that passed the limits (so at most
+//!   `limits.max_document_chars` characters), under `apq|<hash>`, for
+//!   `persisted_queries.redis_ttl`, and at most
+//!   `persisted_queries.redis_writes_per_minute` registrations written per replica
+//!   (a registration past that rate is kept in this replica's memory only; another
+//!   replica answers `PERSISTED_QUERY_NOT_FOUND` and the client registers there).
+//!   Every key has a TTL, so a Redis run with `maxmemory` and
+//!   `maxmemory-policy volatile-lru` evicts them before anything without one.
+//!
 //! async-graphql's own `ApolloPersistedQueries` extension would put every field on
 //! its slower extension path (about +40 % CPU); here the protocol costs one hash
-//! and one lookup per request, and the parsed document is handed over with
-//! `Request::set_parsed_query`, which also saves parsing it again.
+//! and one lookup per request.
 
-use std::{collections::HashMap, path::Path, sync::Arc};
+use std::{
+    collections::HashMap,
+    path::Path,
+    sync::{Arc, Mutex, PoisonError},
+    time::{Duration, Instant},
+};
 
-use async_graphql::parser::types::ExecutableDocument;
 use moka::future::Cache;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
@@ -29,18 +54,15 @@ use crate::{
     upstream::cache::RedisStore,
 };
 
-/// A registered document, parsed once.
-struct Persisted {
-    text: String,
-    document: Option<ExecutableDocument>,
-}
+/// What one entry of the in-memory store costs besides its key's and its text's
+/// bytes: the two heap blocks' headers, the `Arc`'s counts and moka's entry (its
+/// key copy's header, access-order and frequency bookkeeping). An estimate, on the
+/// high side.
+pub const ENTRY_OVERHEAD: usize = 160;
 
-impl Persisted {
-    fn new(text: String) -> Self {
-        let document = async_graphql::parser::parse_query(&text).ok();
-        Self { text, document }
-    }
-}
+/// A registered document's text. Only the text is kept: the parsed form is the
+/// server's cache of parsed documents' business (it weighs it).
+type Text = Arc<str>;
 
 /// Why a request was refused before execution.
 #[derive(Debug, thiserror::Error)]
@@ -78,7 +100,7 @@ impl PersistedError {
 /// The operations of an Apollo persisted-query manifest, by the SHA-256 of their body.
 #[derive(Default)]
 pub struct Manifest {
-    operations: HashMap<String, Arc<Persisted>>,
+    operations: HashMap<String, Text>,
 }
 
 #[derive(Deserialize)]
@@ -96,7 +118,7 @@ impl Manifest {
     /// Reads an Apollo persisted-query manifest
     /// (`{"format": "apollo-persisted-query-manifest", "version": 1, "operations": [{"id", "name", "type", "body"}]}`).
     /// Each operation is found by the SHA-256 of its body (what APQ clients send)
-    /// and by its `id`.
+    /// and by its `id`. Every body must parse (checked here, at start).
     pub fn load(path: &Path) -> Result<Manifest, String> {
         let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
         let file: ManifestFile = serde_json::from_str(&text)
@@ -104,20 +126,72 @@ impl Manifest {
         let mut operations = HashMap::new();
         for operation in file.operations {
             let hash = sha256_hex(&operation.body);
-            let persisted = Arc::new(Persisted::new(operation.body));
-            if persisted.document.is_none() {
+            if async_graphql::parser::parse_query(&operation.body).is_err() {
                 return Err(format!("{}: operation {hash} does not parse", path.display()));
             }
+            let body: Text = operation.body.into();
             if let Some(id) = operation.id.filter(|id| *id != hash) {
-                operations.insert(id, persisted.clone());
+                operations.insert(id, body.clone());
             }
-            operations.insert(hash, persisted);
+            operations.insert(hash, body);
         }
         Ok(Manifest { operations })
     }
 
-    fn get(&self, hash: &str) -> Option<Arc<Persisted>> {
+    fn get(&self, hash: &str) -> Option<Text> {
         self.operations.get(hash).cloned()
+    }
+}
+
+/// A request whose persisted query was resolved, and what to keep of it once its
+/// document has passed the operation limits.
+pub struct Prepared {
+    /// The request, its `query` filled in from the store when it came as a hash.
+    pub request: async_graphql::Request,
+    /// What [`PersistedQueries::commit`] keeps, once the document passed the limits.
+    pub registration: Option<Registration>,
+}
+
+/// A document to keep under its hash, once it has passed the operation limits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Registration {
+    hash: String,
+    /// A new registration (written to Redis too), not one read from Redis.
+    new: bool,
+}
+
+/// Registrations written to Redis per minute, at most: a token bucket that holds
+/// a minute's worth.
+struct WriteBudget {
+    per_minute: u32,
+    state: Mutex<(f64, Instant)>,
+}
+
+impl WriteBudget {
+    fn new(per_minute: u32) -> Self {
+        Self {
+            per_minute,
+            state: Mutex::new((f64::from(per_minute), Instant::now())),
+        }
+    }
+
+    /// Takes one write if the budget allows it now.
+    fn try_take(&self, now: Instant) -> bool {
+        if self.per_minute == 0 {
+            return false;
+        }
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        let (tokens, last) = &mut *state;
+        let rate = f64::from(self.per_minute) / 60.0;
+        let elapsed = now.saturating_duration_since(*last).as_secs_f64();
+        *tokens = (*tokens + elapsed * rate).min(f64::from(self.per_minute));
+        *last = now.max(*last);
+        if *tokens >= 1.0 {
+            *tokens -= 1.0;
+            true
+        } else {
+            false
+        }
     }
 }
 
@@ -126,9 +200,10 @@ pub struct PersistedQueries {
     apq: bool,
     safelist: SafelistMode,
     manifest: Manifest,
-    memory: Cache<String, Arc<Persisted>>,
+    memory: Cache<String, Text>,
     redis: Option<Arc<RedisStore>>,
-    redis_ttl: std::time::Duration,
+    redis_ttl: Duration,
+    redis_writes: WriteBudget,
 }
 
 impl PersistedQueries {
@@ -145,7 +220,7 @@ impl PersistedQueries {
         };
         let memory = Cache::builder()
             .max_capacity(config.max_bytes)
-            .weigher(|key: &String, p: &Arc<Persisted>| (key.len() + p.text.len()).try_into().unwrap_or(u32::MAX))
+            .weigher(|key: &String, text: &Text| entry_weight(key, text))
             .build();
         Self {
             apq: config.apq,
@@ -154,29 +229,42 @@ impl PersistedQueries {
             memory,
             redis,
             redis_ttl: config.redis_ttl,
+            redis_writes: WriteBudget::new(config.redis_writes_per_minute),
         }
     }
 
-    /// Resolves `request`'s persisted query and checks the safelist; on success the
-    /// request carries its document (parsed, when it was registered before).
-    pub async fn prepare(&self, mut request: async_graphql::Request) -> Result<async_graphql::Request, PersistedError> {
+    /// Resolves `request`'s persisted query and checks the safelist. Stores
+    /// nothing: a document to keep comes back as [`Prepared::registration`], for
+    /// [`PersistedQueries::commit`] once it passed the operation limits.
+    pub async fn prepare(&self, mut request: async_graphql::Request) -> Result<Prepared, PersistedError> {
         let given = match request.extensions.get("persistedQuery") {
             None => None,
             Some(value) => Some(persisted_hash(value).ok_or(PersistedError::Malformed)?),
         };
         if given.is_none() && self.safelist == SafelistMode::Off {
-            return Ok(request);
+            return Ok(Prepared {
+                request,
+                registration: None,
+            });
         }
         if given.is_some() && !self.apq && self.safelist == SafelistMode::Off {
             return Err(PersistedError::NotSupported);
         }
-        let (hash, persisted) = if request.query.is_empty() {
+        let (hash, registration) = if request.query.is_empty() {
             let Some(hash) = given else {
-                return Ok(request); // execution reports the missing document
+                // Execution reports the missing document.
+                return Ok(Prepared {
+                    request,
+                    registration: None,
+                });
             };
-            let persisted = self.lookup(&hash).await.ok_or(PersistedError::NotFound)?;
-            request.query.clone_from(&persisted.text);
-            (hash, Some(persisted))
+            let (text, from_redis) = self.lookup(&hash).await.ok_or(PersistedError::NotFound)?;
+            request.query = text.to_string();
+            let registration = from_redis.then(|| Registration {
+                hash: hash.clone(),
+                new: false,
+            });
+            (hash, registration)
         } else {
             let hash = sha256_hex(&request.query);
             if let Some(given) = &given
@@ -184,13 +272,16 @@ impl PersistedQueries {
             {
                 return Err(PersistedError::HashMismatch);
             }
-            let persisted = match given {
-                Some(_) if self.apq && self.safelist != SafelistMode::Enforce => {
-                    Some(self.register(&hash, &request.query).await)
-                }
-                _ => self.manifest.get(&hash),
-            };
-            (hash, persisted)
+            let registers = given.is_some()
+                && self.apq
+                && self.safelist != SafelistMode::Enforce
+                && self.manifest.get(&hash).is_none()
+                && !self.memory.contains_key(&hash);
+            let registration = registers.then(|| Registration {
+                hash: hash.clone(),
+                new: true,
+            });
+            (hash, registration)
         };
         if self.safelist != SafelistMode::Off && self.manifest.get(&hash).is_none() {
             if self.safelist == SafelistMode::Enforce {
@@ -199,22 +290,44 @@ impl PersistedQueries {
             }
             tracing::warn!(hash, "operation outside the safelist (log-only mode: it runs)");
         }
-        if let Some(document) = persisted.and_then(|p| p.document.clone()) {
-            request.set_parsed_query(document);
-        }
-        Ok(request)
+        Ok(Prepared { request, registration })
     }
 
-    /// The document registered under `hash`: manifest, memory, then Redis.
-    async fn lookup(&self, hash: &str) -> Option<Arc<Persisted>> {
-        if let Some(persisted) = self.manifest.get(hash) {
-            return Some(persisted);
+    /// Keeps `text` under the registration's hash: in memory, and for a new
+    /// registration in Redis too, while the write budget allows. Call it only
+    /// once `text` passed the operation limits.
+    pub async fn commit(&self, registration: Registration, text: &str) {
+        let Registration { hash, new } = registration;
+        debug_assert_eq!(sha256_hex(text), hash);
+        self.memory.insert(hash.clone(), Text::from(text)).await;
+        let Some(redis) = self.redis.as_ref().filter(|_| new) else {
+            return;
+        };
+        if !self.redis_writes.try_take(Instant::now()) {
+            tracing::debug!(
+                hash,
+                "persisted_queries.redis_writes_per_minute reached: registration kept in memory only"
+            );
+            return;
+        }
+        let key = redis.key(&redis_key(&hash));
+        redis
+            .set_many(vec![(key, text.as_bytes().to_vec(), self.redis_ttl)])
+            .await;
+    }
+
+    /// The document registered under `hash`: manifest, memory, then Redis (`true`
+    /// when it came from Redis: [`PersistedQueries::commit`] keeps it in memory
+    /// once it passed the limits here).
+    async fn lookup(&self, hash: &str) -> Option<(Text, bool)> {
+        if let Some(text) = self.manifest.get(hash) {
+            return Some((text, false));
         }
         if !self.apq || self.safelist == SafelistMode::Enforce {
             return None;
         }
-        if let Some(persisted) = self.memory.get(hash).await {
-            return Some(persisted);
+        if let Some(text) = self.memory.get(hash).await {
+            return Some((text, false));
         }
         let redis = self.redis.as_ref()?;
         let text = redis.mget(&[redis.key(&redis_key(hash))]).await?.pop()??;
@@ -222,29 +335,14 @@ impl PersistedQueries {
         if sha256_hex(&text) != hash {
             return None;
         }
-        let persisted = Arc::new(Persisted::new(text));
-        self.memory.insert(hash.to_owned(), persisted.clone()).await;
-        Some(persisted)
+        Some((text.into(), true))
     }
+}
 
-    /// Registers `text` under `hash` (its SHA-256), in memory and Redis.
-    async fn register(&self, hash: &str, text: &str) -> Arc<Persisted> {
-        if let Some(persisted) = self.memory.get(hash).await {
-            return persisted;
-        }
-        let persisted = Arc::new(Persisted::new(text.to_owned()));
-        if persisted.document.is_none() {
-            return persisted; // not stored: execution reports the syntax error
-        }
-        self.memory.insert(hash.to_owned(), persisted.clone()).await;
-        if let Some(redis) = &self.redis {
-            let key = redis.key(&redis_key(hash));
-            redis
-                .set_many(vec![(key, text.as_bytes().to_vec(), self.redis_ttl)])
-                .await;
-        }
-        persisted
-    }
+/// What an entry of the in-memory store weighs: its key, its text and
+/// [`ENTRY_OVERHEAD`], in bytes.
+fn entry_weight(key: &str, text: &str) -> u32 {
+    (key.len() + text.len() + ENTRY_OVERHEAD).try_into().unwrap_or(u32::MAX)
 }
 
 fn redis_key(hash: &str) -> String {
@@ -308,9 +406,50 @@ mod tests {
 
         let mut register = apq(&hash);
         register.query = query.into();
-        store.prepare(register).await.unwrap();
-        let request = store.prepare(apq(&hash)).await.unwrap();
-        assert_eq!(request.query, query);
+        let prepared = store.prepare(register).await.unwrap();
+        let registration = prepared.registration.expect("a new document registers");
+        store.commit(registration, query).await;
+        let prepared = store.prepare(apq(&hash)).await.unwrap();
+        assert_eq!(prepared.request.query, query);
+        assert!(prepared.registration.is_none(), "found in memory: nothing more to keep");
+    }
+
+    #[tokio::test]
+    async fn nothing_is_kept_before_commit() {
+        let store = PersistedQueries::new(&PersistedQueriesConfig::default(), None);
+        let query = "{ __typename }";
+        let hash = sha256_hex(query);
+        let mut register = apq(&hash);
+        register.query = query.into();
+        // Prepared, then refused by the limits: never committed.
+        let prepared = store.prepare(register).await.unwrap();
+        assert!(prepared.registration.is_some());
+        store.memory.run_pending_tasks().await;
+        assert_eq!(store.memory.entry_count(), 0);
+        let error = store.prepare(apq(&hash)).await.err().unwrap();
+        assert_eq!(error.code(), "PERSISTED_QUERY_NOT_FOUND");
+    }
+
+    #[tokio::test]
+    async fn the_memory_store_weighs_what_it_holds() {
+        let store = PersistedQueries::new(&PersistedQueriesConfig::default(), None);
+        let mut expected = 0;
+        for i in 0..10 {
+            let query = format!("{{ a{i} {} }}", "b ".repeat(i * 100));
+            let hash = sha256_hex(&query);
+            store
+                .commit(
+                    Registration {
+                        hash: hash.clone(),
+                        new: true,
+                    },
+                    &query,
+                )
+                .await;
+            expected += hash.len() + query.len() + ENTRY_OVERHEAD;
+        }
+        store.memory.run_pending_tasks().await;
+        assert_eq!(store.memory.weighted_size(), expected as u64);
     }
 
     #[tokio::test]
@@ -320,5 +459,19 @@ mod tests {
         request.query = "{ __typename }".into();
         let error = store.prepare(request).await.err().unwrap();
         assert_eq!(error.code(), "PERSISTED_QUERY_HASH_MISMATCH");
+    }
+
+    #[test]
+    fn the_redis_write_budget_allows_a_minute_s_worth_then_refills() {
+        let budget = WriteBudget::new(3);
+        let start = Instant::now();
+        assert!((0..3).all(|_| budget.try_take(start)));
+        assert!(!budget.try_take(start), "a fourth write in the same instant");
+        assert!(
+            budget.try_take(start + Duration::from_secs(20)),
+            "one refilled after 20 s"
+        );
+        assert!(!budget.try_take(start + Duration::from_secs(20)));
+        assert!(!WriteBudget::new(0).try_take(start), "0 never writes");
     }
 }

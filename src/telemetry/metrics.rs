@@ -14,7 +14,7 @@ use prometheus::{Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, 
 
 /// Most names `telemetry.operation_labels` may list (a manifest's operations come
 /// on top: the operator chose those too).
-pub const MAX_OPERATION_NAMES: usize = 64;
+pub const MAX_OPERATION_NAMES: usize = crate::config::MAX_OPERATION_LABELS;
 
 /// Buckets of the request latency histogram, in seconds.
 const REQUEST_BUCKETS: &[f64] = &[0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0];
@@ -174,10 +174,7 @@ impl Metrics {
     /// Whether `name` can be a label: a GraphQL name (`[A-Za-z_][A-Za-z0-9_]*`)
     /// of at most 64 characters.
     pub fn is_operation_name(name: &str) -> bool {
-        !name.is_empty()
-            && name.len() <= 64
-            && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
-            && !name.as_bytes()[0].is_ascii_digit()
+        crate::config::is_operation_name(name)
     }
 
     /// The names of the operations of an Apollo persisted-query manifest: each

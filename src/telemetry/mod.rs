@@ -7,8 +7,13 @@
 //!   gateway's spans (request, GraphQL operation, upstream attempts) over OTLP/HTTP
 //!   from a batch processor on its own thread. Without it there is no exporter, no
 //!   layer and no thread. [`accept_parent`] and [`outgoing_trace_context`] carry the
-//!   W3C `traceparent` in and out.
-//! - Metrics: [`Metrics`], rendered by `GET /metrics`.
+//!   W3C `traceparent` in and out. A client's `traceparent`, `tracestate` and
+//!   `X-Request-Id` reach them only when `telemetry.trust_client_trace` allows
+//!   (by default in development only): otherwise the server drops those headers
+//!   at the edge, so a client can neither force sampling nor choose the ids
+//!   upstream logs are searched by.
+//! - Metrics: [`Metrics`], rendered by `GET /metrics`, on the public listener or,
+//!   with `telemetry.metrics_listen`, on an admin port of its own.
 //!
 //! This module is a leaf: it knows spans and headers' text, not axum or GraphQL.
 

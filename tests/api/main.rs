@@ -11,6 +11,7 @@ mod docs;
 mod failures;
 mod graphiql;
 mod hardening;
+mod hardening_server;
 mod hardening_upstream;
 mod helpers;
 mod http;

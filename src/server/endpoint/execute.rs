@@ -4,13 +4,17 @@
 
 use axum::http::{HeaderMap, StatusCode, header};
 
-use super::super::{AppState, admission, limits, observe};
+use super::super::{AppState, admission, cancel::RequestTasks, limits, observe};
 use super::Observed;
 use super::request::{Incoming, RequestError, on_error_of};
 use super::respond::flag_stale;
 use crate::{
     auth::Identity,
-    graphql::{RequestScope, selected_operation},
+    graphql::{
+        RequestScope,
+        loaders::{RequestLoader, UpstreamLoader},
+        selected_operation,
+    },
     upstream::{RequestContext, cache::StaleLog},
 };
 
@@ -67,18 +71,23 @@ pub(super) async fn execute(
     let inner = &state.inner;
     let Incoming { request, on_error } = incoming;
     let on_error = on_error_of(on_error.as_ref(), &request.extensions)?;
-    // A persisted query's hash becomes its document before anything else looks.
-    let mut request = inner
+    // A persisted query's hash becomes its document before anything else looks;
+    // a registration is kept only once the document has passed the limits.
+    let prepared = inner
         .persisted
         .prepare(request)
         .await
         .map_err(|error| RequestError::document(error.code(), error.to_string()))?;
+    let mut request = prepared.request;
     let documents = &inner.documents;
     let (document, measures) =
         limits::check_with(&request.query, &request.variables, &inner.document_limits, |query| {
             documents.parse(query)
         })
         .map_err(|error| RequestError::document(error.code(), error.to_string()))?;
+    if let Some(registration) = prepared.registration {
+        inner.persisted.commit(registration, &request.query).await;
+    }
     if over_get && selects_mutation(&document, request.operation_name.as_deref()) {
         return Err(RequestError::http(
             StatusCode::METHOD_NOT_ALLOWED,
@@ -124,10 +133,15 @@ pub(super) async fn execute(
         tracestate: observe::tracestate(headers),
         request_id: headers.get("x-request-id").cloned(),
     });
-    let scope = RequestScope::new(upstreams, viewer, inner.limits, inner.batch_delay);
+    // The DataLoader's batches run on tasks of their own: they end with this
+    // request (answered, past its deadline, or dropped when the client went away)
+    // instead of running on for nobody.
+    let tasks = RequestTasks::default();
+    let mut scope = RequestScope::new(upstreams.clone(), viewer, inner.limits, inner.batch_delay);
+    scope.loader = request_loader(upstreams, viewer, inner.batch_delay, &tasks);
     // Every upstream call ends by the deadline, so execution does too; this bound
     // only guards against a resolver stuck on something else.
-    tokio::time::timeout(
+    let answer = tokio::time::timeout(
         budget + EXECUTION_GRACE,
         inner.graphql.execute(request, &document, scope, on_error),
     )
@@ -142,5 +156,25 @@ pub(super) async fn execute(
             "DEADLINE_EXCEEDED",
             "the request did not finish before its deadline",
         )
-    })
+    });
+    drop(tasks);
+    answer
+}
+
+/// The request's DataLoader, as `RequestScope::new` builds it, but spawning its
+/// batches through `tasks`, so that they end with the request.
+fn request_loader(
+    upstreams: crate::upstream::Upstreams,
+    viewer: Option<crate::upstream::UserId>,
+    batch_delay: std::time::Duration,
+    tasks: &RequestTasks,
+) -> RequestLoader {
+    RequestLoader::with_cache(
+        UpstreamLoader::new(upstreams, viewer),
+        tasks.spawner(),
+        async_graphql::dataloader::HashMapCache::new(),
+    )
+    .delay(batch_delay)
+    // The upstream layer splits batches at each service's own maximum.
+    .max_batch_size(1000)
 }

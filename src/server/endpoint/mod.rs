@@ -39,7 +39,7 @@ use std::sync::Arc;
 use tracing::Instrument;
 
 use super::{
-    AppState,
+    AppState, cancel,
     observe::{self, Finished},
     playground,
 };
@@ -49,6 +49,39 @@ use request::{
     Body, GetParams, Incoming, Media, RequestError, get_request, negotiate, not_acceptable, read_post, wants_html,
 };
 use respond::respond;
+
+/// Answers a request refused before it reached the endpoint (while its body was
+/// read, say) as the endpoint answers its own request errors: JSON in the media
+/// type the client accepts, `extensions.code`, `Cache-Control: no-store`.
+pub(super) fn refuse(
+    headers: &HeaderMap,
+    status: StatusCode,
+    code: &'static str,
+    message: impl Into<String>,
+) -> Response {
+    let media = negotiate(headers).unwrap_or(Media::Json);
+    RequestError::http(status, code, message).into_response(media)
+}
+
+/// Whether the client may read the schema's SDL (`GET /schema.graphql`, or any
+/// other place that serves it): the introspection policy, applied exactly as to
+/// an introspection query. `Err` is the answer to send instead: `401` for a
+/// refused token, `403 INTROSPECTION_DISABLED` when the policy says no.
+pub(super) async fn may_read_schema(state: &AppState, headers: &HeaderMap) -> Result<(), Response> {
+    let media = negotiate(headers).unwrap_or(Media::Json);
+    let identity = identify(state, headers)
+        .await
+        .map_err(|error| error.into_response(media))?;
+    if state.inner.introspection.allows(headers, identity.as_ref()) {
+        return Ok(());
+    }
+    Err(RequestError::http(
+        StatusCode::FORBIDDEN,
+        "INTROSPECTION_DISABLED",
+        "the schema is not served here; fetch it from the team that runs this gateway",
+    )
+    .into_response(media))
+}
 
 /// `POST /graphql`.
 pub async fn post(State(state): State<AppState>, headers: HeaderMap, body: Result<Bytes, BytesRejection>) -> Response {
@@ -112,9 +145,12 @@ async fn single(
         waterfall: waterfall.clone(),
         span: span.clone(),
     };
+    // Dropped unanswered when the client goes away (hyper drops this future).
+    let abandoned = cancel::Abandoned::new(&label);
     let (response, outcome, codes) = answer(state, headers, media, *incoming, over_get, observed)
         .instrument(span.clone())
         .await;
+    abandoned.answered();
     let _entered = span.enter();
     observe.finish(
         started,
@@ -161,16 +197,23 @@ async fn answer(
                 (false, false) => "partial",
                 (false, true) => "error",
             };
-            if waterfall.detailed() {
+            let traced = waterfall.detailed();
+            if traced {
                 let report = serde_json::to_value(waterfall.report()).unwrap_or_default();
                 response.extensions.insert(
                     "upstream".to_owned(),
                     async_graphql::Value::from_json(report).unwrap_or_default(),
                 );
             }
-            // Only an anonymous GET of fresh data may be cached by a CDN.
-            let public = over_get && identity.is_none() && !served_stale;
-            (respond(response, media, state.inner.max_errors, public), outcome, codes)
+            // Only an anonymous GET of fresh data may be cached by a CDN, and never
+            // one that carries the waterfall (internal routes, for whoever asked).
+            let public = over_get && identity.is_none() && !served_stale && !traced;
+            let vary = state.inner.observe.vary();
+            (
+                respond(response, media, state.inner.max_errors, public, vary),
+                outcome,
+                codes,
+            )
         }
         Err(error) => {
             let code = error.code;

@@ -75,12 +75,14 @@ pub(super) fn cache_control(response: &async_graphql::Response, public: bool) ->
 /// Serialises a GraphQL response with the status its media type calls for: a
 /// request error (nothing executed) is `400` under the GraphQL media type and
 /// has no `data`; at most `max_errors` errors; cache headers for a `public`
-/// answer (an anonymous GET of fresh data).
+/// answer (an anonymous GET of fresh data, without the waterfall), and `vary`,
+/// the request headers that change the answer.
 pub(super) fn respond(
     mut response: async_graphql::Response,
     media: Media,
     max_errors: usize,
     public: bool,
+    vary: HeaderValue,
 ) -> Response {
     // Errors without a path happened before execution: parsing or validation.
     let request_failed = response.data == async_graphql::Value::Null
@@ -110,7 +112,7 @@ pub(super) fn respond(
         [
             (header::CONTENT_TYPE, media.content_type()),
             (header::CACHE_CONTROL, cache_control(&response, public)),
-            (header::VARY, HeaderValue::from_static("accept, authorization")),
+            (header::VARY, vary),
         ],
         body,
     )
