@@ -12,6 +12,7 @@ mod graphiql;
 mod hardening;
 mod helpers;
 mod http;
+mod mutations;
 mod observability;
 mod operations;
 mod resilience;
