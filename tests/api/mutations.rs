@@ -116,3 +116,216 @@ async fn order_history_shows_tracking_without_another_call_and_me_order_reads_on
     assert_no_errors(&body);
     assert!(body["data"]["me"].get("order").is_some_and(Value::is_null), "{body}");
 }
+
+/// Polls `me.order(id)` until its status is no longer `PLACED` (a bounded number
+/// of tries; the demo clock runs fast).
+async fn wait_past_placed(app: &TestApp, token: &str, id: &str) -> String {
+    let one = "query One($id: ID!) { me { order(id: $id) { status } } }";
+    for _ in 0..500 {
+        let (_, body) = app.query(one, json!({"id": id}), Some(token)).await;
+        let status = body["data"]["me"]["order"]["status"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        if status != "PLACED" {
+            return status;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    panic!("order {id} stayed PLACED");
+}
+
+pub async fn set_clock(app: &TestApp, speed: f64) {
+    let request = app
+        .client
+        .put(app.demo_url("/_admin/clock"))
+        .json(&json!({"speed": speed}));
+    assert!(request.send().await.unwrap().status().is_success());
+}
+
+#[tokio::test]
+async fn the_same_key_places_one_order_and_another_body_with_it_is_a_user_error() {
+    let app = spawn_app().await;
+    let token = app.token(42);
+    let f = fixture(42);
+    let before = order_count(&app, &token).await;
+
+    let first = place(&app, &token, input(&f, &[(f.items[0], 2)]), "key-1").await;
+    assert_eq!(first["userErrors"], json!([]));
+    let order = &first["order"];
+    assert_eq!(order["status"], "PLACED");
+    assert_eq!(order["tracking"]["etaMinutes"], 35);
+    assert!(order["tracking"]["courier"].is_null());
+    let again = place(&app, &token, input(&f, &[(f.items[0], 2)]), "key-1").await;
+    assert_eq!(again["order"]["id"], order["id"], "the same key answers the same order");
+    assert_eq!(order_count(&app, &token).await, before + 1);
+
+    let other = place(&app, &token, input(&f, &[(f.items[1], 1)]), "key-1").await;
+    assert!(other["order"].is_null());
+    assert_eq!(other["userErrors"][0]["code"], "IDEMPOTENCY_KEY_REUSED");
+    assert_eq!(other["userErrors"][0]["field"], json!(["idempotencyKey"]));
+    assert_eq!(order_count(&app, &token).await, before + 1);
+    assert_eq!(app.stats().await.calls("orders POST /orders"), 3);
+}
+
+#[tokio::test]
+async fn a_retry_after_a_lost_answer_cannot_place_a_second_order() {
+    let app = spawn_app().await;
+    let token = app.token(42);
+    let f = fixture(42);
+    let before = order_count(&app, &token).await;
+    app.fault(json!({"service": "orders", "errorRate": 1, "afterCommit": true}))
+        .await;
+    let (_, lost) = app
+        .query(
+            PLACE,
+            json!({"input": input(&f, &[(f.items[0], 1)]), "key": "lost-1"}),
+            Some(&token),
+        )
+        .await;
+    assert_eq!(errors(&lost)[0]["extensions"]["code"], "UPSTREAM_UNAVAILABLE", "{lost}");
+    let attempts = app.stats().await.calls("orders POST /orders");
+    assert!(attempts >= 2, "the write was retried, with its key: {attempts}");
+    app.fault(json!({"service": "orders"})).await;
+
+    let retried = place(&app, &token, input(&f, &[(f.items[0], 1)]), "lost-1").await;
+    assert_eq!(retried["userErrors"], json!([]));
+    assert_eq!(order_count(&app, &token).await, before + 1, "the order exists once");
+}
+
+#[tokio::test]
+async fn an_order_past_placed_cannot_be_cancelled_and_a_placed_one_can() {
+    let app = spawn_app().await;
+    let token = app.token(42);
+    let f = fixture(42);
+    let cancel = |id: Value, key: &str| json!({"id": id, "key": key});
+
+    let placed = place(&app, &token, input(&f, &[(f.items[0], 1)]), "p1").await;
+    let (_, body) = app
+        .query(CANCEL, cancel(placed["order"]["id"].clone(), "c1"), Some(&token))
+        .await;
+    assert_no_errors(&body);
+    assert_eq!(body["data"]["cancelOrder"]["order"]["status"], "CANCELLED");
+    assert_eq!(body["data"]["cancelOrder"]["userErrors"], json!([]));
+
+    let (_, body) = app
+        .query(
+            CANCEL,
+            cancel(placed["order"]["id"].clone(), "c1"),
+            Some(&app.token(43)),
+        )
+        .await;
+    assert_no_errors(&body);
+    assert_eq!(
+        body["data"]["cancelOrder"]["userErrors"][0]["code"], "NOT_FOUND",
+        "{body}"
+    );
+
+    set_clock(&app, 200.0).await;
+    let moving = place(&app, &token, input(&f, &[(f.items[0], 1)]), "p2").await;
+    let id = moving["order"]["id"].as_str().expect("an id").to_owned();
+    let status = wait_past_placed(&app, &token, &id).await;
+    assert_ne!(status, "CANCELLED");
+    let (_, body) = app.query(CANCEL, cancel(json!(id), "c2"), Some(&token)).await;
+    assert_no_errors(&body);
+    let payload = &body["data"]["cancelOrder"];
+    assert!(payload["order"].is_null());
+    assert_eq!(payload["userErrors"][0]["code"], "NOT_CANCELLABLE");
+    assert_eq!(payload["userErrors"][0]["field"], json!(["id"]));
+}
+
+#[tokio::test]
+async fn favourites_added_and_removed_show_in_the_payload() {
+    let app = spawn_app().await;
+    let token = app.token(42);
+    let f = fixture(42);
+    let restaurant = f.restaurant.to_string();
+    let add = "mutation Add($id: ID!) { addFavorite(restaurantId: $id) { user { id favorites { id } } userErrors { code } } }";
+    let remove = "mutation Remove($id: ID!) { removeFavorite(restaurantId: $id) { user { favorites { id } } userErrors { code } } }";
+    let ids = |payload: &Value| -> Vec<String> {
+        payload["user"]["favorites"]
+            .as_array()
+            .expect("favourites")
+            .iter()
+            .map(|r| r["id"].as_str().expect("an id").to_owned())
+            .collect()
+    };
+
+    let (_, body) = app.query(add, json!({"id": restaurant}), Some(&token)).await;
+    assert_no_errors(&body);
+    let added = ids(&body["data"]["addFavorite"]);
+    assert_eq!(added.first(), Some(&restaurant), "first in the list: {added:?}");
+    assert_eq!(body["data"]["addFavorite"]["user"]["id"], "42");
+
+    let (_, body) = app.query(remove, json!({"id": restaurant}), Some(&token)).await;
+    assert_no_errors(&body);
+    assert!(!ids(&body["data"]["removeFavorite"]).contains(&restaurant));
+
+    let (_, body) = app.query(add, json!({"id": "999999999"}), Some(&token)).await;
+    assert_no_errors(&body);
+    assert_eq!(body["data"]["addFavorite"]["userErrors"][0]["code"], "NOT_FOUND");
+    // Only the token's user was ever written for.
+    let stats = app.stats().await;
+    assert_eq!(
+        stats.user_ids.keys().collect::<Vec<_>>(),
+        ["42"],
+        "{:?}",
+        stats.user_ids
+    );
+}
+
+#[tokio::test]
+async fn impossible_orders_are_user_errors_with_a_path() {
+    let app = spawn_app().await;
+    let token = app.token(42);
+    let f = fixture(42);
+
+    let quantity = place(&app, &token, input(&f, &[(f.items[0], 1), (f.items[1], 0)]), "q").await;
+    let error = &quantity["userErrors"][0];
+    assert_eq!(error["code"], "INVALID_INPUT");
+    assert_eq!(error["field"], json!(["input", "items", "1", "quantity"]));
+
+    let mut closed = input(&f, &[(f.items[0], 1)]);
+    closed["restaurantId"] = json!(f.closed.to_string());
+    let closed = place(&app, &token, closed, "c").await;
+    assert_eq!(closed["userErrors"][0]["code"], "RESTAURANT_CLOSED");
+    assert_eq!(closed["userErrors"][0]["field"], json!(["input", "restaurantId"]));
+
+    let bad_key = place(&app, &token, input(&f, &[(f.items[0], 1)]), "not a key").await;
+    assert_eq!(bad_key["userErrors"][0]["field"], json!(["idempotencyKey"]));
+
+    let (_, anonymous) = app
+        .query(PLACE, json!({"input": input(&f, &[(f.items[0], 1)]), "key": "a"}), None)
+        .await;
+    assert_eq!(errors(&anonymous)[0]["extensions"]["code"], "UNAUTHENTICATED");
+    assert_eq!(app.stats().await.calls("orders POST /orders"), 2);
+}
+
+#[tokio::test]
+async fn with_on_error_halt_no_root_mutation_runs_after_an_error() {
+    let app = spawn_app().await;
+    let token = app.token(42);
+    let f = fixture(42);
+    app.fault(json!({"service": "orders", "errorRate": 1})).await;
+    let document = "mutation Two($input: PlaceOrderInput!, $id: ID!) {
+      placeOrder(input: $input, idempotencyKey: \"h1\") { order { id } }
+      addFavorite(restaurantId: $id) { userErrors { code } }
+    }";
+    let variables = json!({"input": input(&f, &[(f.items[0], 1)]), "id": f.restaurant.to_string()});
+    let body = json!({"query": document, "variables": variables, "onError": "HALT"});
+    let answer = app.send_json(app.graphql_post(&body, Some(&token))).await;
+    assert!(answer.body["data"].is_null(), "{}", answer.body);
+    assert_eq!(errors(&answer.body).len(), 1);
+    assert_eq!(app.stats().await.service("users"), 0, "addFavorite did not run");
+
+    // Without HALT, the second runs (and `data` is null all the same: the
+    // first's payload is Non-Null).
+    let body = json!({"query": document, "variables": variables});
+    app.send_json(app.graphql_post(&body, Some(&token))).await;
+    assert_eq!(
+        app.stats()
+            .await
+            .calls("users PUT /users/{id}/favorites/{restaurantId}"),
+        1
+    );
+}
