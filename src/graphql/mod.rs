@@ -17,10 +17,11 @@ mod response_json;
 mod restaurant;
 pub mod scope;
 pub mod shape;
+mod subscription;
 mod user;
 
+use async_graphql::Schema;
 use async_graphql::parser::types::ExecutableDocument;
-use async_graphql::{EmptySubscription, Schema};
 
 pub use mutation::Mutation;
 pub use plan::selected_operation;
@@ -28,9 +29,10 @@ pub use query::Query;
 pub use response_json::response_json;
 pub use scope::{Limits, RequestScope};
 pub use shape::OnError;
+pub use subscription::{Polls, Subscription};
 
 /// The gateway's schema.
-pub type GatewaySchema = Schema<Query, Mutation, EmptySubscription>;
+pub type GatewaySchema = Schema<Query, Mutation, Subscription>;
 
 /// Options the schema is built with.
 #[derive(Debug, Clone, Copy)]
@@ -44,7 +46,7 @@ pub struct SchemaOptions {
 
 /// Builds the schema. Per-request state goes on each request, not here.
 pub fn build_schema(options: SchemaOptions) -> GatewaySchema {
-    let mut builder = Schema::build(Query, Mutation, EmptySubscription);
+    let mut builder = Schema::build(Query, Mutation, Subscription);
     if !options.introspection {
         builder = builder.disable_introspection();
     }

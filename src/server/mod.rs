@@ -11,6 +11,7 @@ pub mod limits;
 mod observe;
 pub mod persisted;
 mod playground;
+mod subscriptions;
 
 use std::{
     future::Future,
@@ -77,6 +78,8 @@ struct Inner {
     observe: observe::Observe,
     /// Serve `GET /metrics`.
     serve_metrics: bool,
+    /// Subscriptions: the shared polls, the transports' limits and shutdown.
+    live: subscriptions::Live,
 }
 
 impl AppState {
@@ -90,6 +93,7 @@ impl AppState {
         });
         let l = &config.limits;
         let upstreams_metrics = upstreams.metrics().clone();
+        let upstreams_for_polls = upstreams.clone();
         Self {
             inner: Arc::new(Inner {
                 sdl: graphql.sdl(),
@@ -127,6 +131,7 @@ impl AppState {
                     config.server.mode == Mode::Production,
                 ),
                 serve_metrics: config.telemetry.metrics,
+                live: subscriptions::Live::new(config, upstreams_for_polls),
             }),
         }
     }
@@ -191,6 +196,7 @@ impl AppState {
     /// Marks the gateway as shutting down: `/health/ready` answers `503` from now on.
     pub fn begin_shutdown(&self) {
         self.inner.shutting_down.store(true, Ordering::Relaxed);
+        self.inner.live.shut_down();
     }
 }
 
@@ -200,7 +206,7 @@ pub fn router(state: AppState, max_body_bytes: usize, max_in_flight: usize) -> R
     let cors = state.inner.cors.clone();
     let slots = Arc::new(tokio::sync::Semaphore::new(max_in_flight));
     let router = Router::new()
-        .route("/graphql", get(endpoint::get).post(endpoint::post))
+        .route("/graphql", get(subscriptions::get).post(subscriptions::post))
         .route_layer(axum::middleware::from_fn_with_state(slots, admission::shed_load))
         .route("/health", get(live))
         .route("/health/live", get(live))
@@ -272,7 +278,11 @@ pub async fn serve_with(
         .timer(TokioTimer::new())
         .header_read_timeout(header_read_timeout)
         .keep_alive(true);
-    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    // hyper-util's `GracefulShutdown` cannot watch a connection that may be
+    // upgraded (WebSocket subscriptions), so each connection watches `stop`
+    // itself, and `done` closes once every connection has ended.
+    let (stop, stopping) = tokio::sync::watch::channel(false);
+    let (done, mut all_done) = tokio::sync::mpsc::channel::<()>(1);
     let service = hyper_util::service::TowerToHyperService::new(router);
     tokio::pin!(shutdown);
     loop {
@@ -289,16 +299,30 @@ pub async fn serve_with(
             () = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
-        let connection = builder.serve_connection(TokioIo::new(stream), service.clone());
-        let connection = graceful.watch(connection);
+        // Upgrades: subscriptions over WebSocket (server/subscriptions.rs).
+        let connection = builder
+            .serve_connection(TokioIo::new(stream), service.clone())
+            .with_upgrades();
+        let (mut stopping, done) = (stopping.clone(), done.clone());
         tokio::spawn(async move {
-            if let Err(error) = connection.await {
+            let _done = done;
+            let mut connection = std::pin::pin!(connection);
+            let result = tokio::select! {
+                result = connection.as_mut() => result,
+                () = async { let _ = stopping.wait_for(|stop| *stop).await; } => {
+                    connection.as_mut().graceful_shutdown();
+                    connection.await
+                }
+            };
+            if let Err(error) = result {
                 tracing::debug!(%error, "connection ended with an error");
             }
         });
     }
     drop(listener);
-    graceful.shutdown().await;
+    let _ = stop.send(true);
+    drop(done);
+    let _ = all_done.recv().await;
     Ok(())
 }
 

@@ -19,4 +19,5 @@ mod resilience;
 mod schema;
 mod security;
 mod shapes;
+mod subscriptions;
 mod values;
