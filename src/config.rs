@@ -59,6 +59,47 @@ pub struct Config {
     pub log: LogConfig,
     /// Traces, metrics and the upstream waterfall.
     pub telemetry: TelemetryConfig,
+    /// Live orders: subscriptions over WebSocket and Server-Sent Events.
+    pub subscriptions: SubscriptionsConfig,
+}
+
+/// Live orders: how orders are polled for subscribers, and the limits on
+/// subscriptions (see `docs/live-orders.md`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SubscriptionsConfig {
+    /// How often a followed order is read (call 17, with `If-None-Match`): one
+    /// poll per (user, order) for the whole process, however many subscribers.
+    #[serde(with = "humantime_serde")]
+    pub poll_interval: Duration,
+    /// Failed polls in a row after which the subscription ends with an error.
+    pub max_poll_failures: u32,
+    /// Subscriptions open at once on one WebSocket.
+    pub max_per_connection: usize,
+    /// WebSocket connections and SSE streams open at once per user.
+    pub max_connections_per_user: usize,
+    /// Subscriptions open at once in the whole process.
+    pub max_open: usize,
+    /// Time a WebSocket gets to send `connection_init`.
+    #[serde(with = "humantime_serde")]
+    pub init_timeout: Duration,
+    /// How often an idle WebSocket is pinged, and an SSE stream sent a comment.
+    #[serde(with = "humantime_serde")]
+    pub keep_alive: Duration,
+}
+
+impl Default for SubscriptionsConfig {
+    fn default() -> Self {
+        Self {
+            poll_interval: Duration::from_secs(2),
+            max_poll_failures: 5,
+            max_per_connection: 20,
+            max_connections_per_user: 5,
+            max_open: 10_000,
+            init_timeout: Duration::from_secs(10),
+            keep_alive: Duration::from_secs(15),
+        }
+    }
 }
 
 /// The HTTP server.
@@ -767,6 +808,25 @@ impl Config {
     /// Checks every value that types alone do not; the error names the key.
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.validate_production()?;
+        let live = &self.subscriptions;
+        if live.poll_interval < Duration::from_millis(10) {
+            return Err(invalid("subscriptions.poll_interval", "must be at least 10ms"));
+        }
+        if live.max_poll_failures == 0 {
+            return Err(invalid("subscriptions.max_poll_failures", "must be at least 1"));
+        }
+        if live.max_per_connection == 0 || live.max_connections_per_user == 0 || live.max_open == 0 {
+            return Err(invalid(
+                "subscriptions.max_*",
+                "every subscription limit must be at least 1",
+            ));
+        }
+        if live.init_timeout.is_zero() || live.keep_alive.is_zero() {
+            return Err(invalid(
+                "subscriptions.init_timeout",
+                "the init timeout and the keep-alive must be longer than zero",
+            ));
+        }
         if self.auth.jwt_secret.len() < 32 {
             return Err(invalid("auth.jwt_secret", "must be at least 32 bytes long"));
         }
@@ -894,9 +954,7 @@ impl Config {
                 format!("must name at most {} operations", MAX_OPERATION_LABELS),
             ));
         }
-        if let Some(name) =
-            (telemetry.operation_labels.iter()).find(|n| !is_operation_name(n))
-        {
+        if let Some(name) = (telemetry.operation_labels.iter()).find(|n| !is_operation_name(n)) {
             return Err(invalid(
                 "telemetry.operation_labels",
                 format!("{name:?} is not a GraphQL operation name of at most 64 characters"),

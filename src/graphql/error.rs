@@ -30,6 +30,12 @@ pub enum Code {
     UpstreamBusy,
     /// The request's deadline came before the field's data.
     DeadlineExceeded,
+    /// Not run: an earlier field failed under `onError: HALT`.
+    Halted,
+    /// A subscription's order does not exist or is not the user's.
+    NotFound,
+    /// A limit on subscriptions was reached.
+    LimitExceeded,
 }
 
 impl Code {
@@ -45,6 +51,9 @@ impl Code {
             Code::CircuitOpen => "CIRCUIT_OPEN",
             Code::UpstreamBusy => "UPSTREAM_BUSY",
             Code::DeadlineExceeded => "DEADLINE_EXCEEDED",
+            Code::Halted => "HALTED",
+            Code::NotFound => "NOT_FOUND",
+            Code::LimitExceeded => "LIMIT_EXCEEDED",
         }
     }
 }

@@ -9,6 +9,7 @@ pub mod error;
 mod listing;
 pub mod loaders;
 mod menu;
+mod mutation;
 mod order;
 mod plan;
 mod query;
@@ -16,19 +17,22 @@ mod response_json;
 mod restaurant;
 pub mod scope;
 pub mod shape;
+mod subscription;
 mod user;
 
+use async_graphql::Schema;
 use async_graphql::parser::types::ExecutableDocument;
-use async_graphql::{EmptyMutation, EmptySubscription, Schema};
 
+pub use mutation::Mutation;
 pub use plan::selected_operation;
 pub use query::Query;
 pub use response_json::response_json;
 pub use scope::{Limits, RequestScope};
 pub use shape::OnError;
+pub use subscription::{Polls, Subscription};
 
 /// The gateway's schema.
-pub type GatewaySchema = Schema<Query, EmptyMutation, EmptySubscription>;
+pub type GatewaySchema = Schema<Query, Mutation, Subscription>;
 
 /// Options the schema is built with.
 #[derive(Debug, Clone, Copy)]
@@ -42,7 +46,7 @@ pub struct SchemaOptions {
 
 /// Builds the schema. Per-request state goes on each request, not here.
 pub fn build_schema(options: SchemaOptions) -> GatewaySchema {
-    let mut builder = Schema::build(Query, EmptyMutation, EmptySubscription);
+    let mut builder = Schema::build(Query, Mutation, Subscription);
     if !options.introspection {
         builder = builder.disable_introspection();
     }
@@ -85,7 +89,7 @@ impl Executor {
         scope: RequestScope,
         on_error: OnError,
     ) -> async_graphql::Response {
-        let (request, variables) = prepare(request, document, scope);
+        let (request, variables) = prepare(request, document, scope, on_error);
         let mut response = self.schema.execute(request).await;
         self.shapes.shape(
             &mut response,
@@ -108,7 +112,7 @@ impl Executor {
         on_error: OnError,
     ) -> impl futures_util::Stream<Item = async_graphql::Response> + Send + 'static {
         use futures_util::StreamExt;
-        let (request, variables) = prepare(request, &document, scope);
+        let (request, variables) = prepare(request, &document, scope, on_error);
         let shapes = self.shapes.clone();
         self.schema.execute_stream(request).map(move |mut response| {
             shapes.shape(
@@ -143,6 +147,7 @@ fn prepare(
     mut request: async_graphql::Request,
     document: &ExecutableDocument,
     scope: RequestScope,
+    on_error: OnError,
 ) -> (async_graphql::Request, Asked) {
     if let Some(operation) = selected_operation(document, request.operation_name.as_deref()) {
         shape::with_defaults(&mut request.variables, &operation.node);
@@ -153,7 +158,7 @@ fn prepare(
     };
     request.set_parsed_query(document.clone());
     let raw_json = plan::RawJson::for_document(document);
-    (request.data(scope).data(raw_json), asked)
+    (request.data(scope).data(raw_json).data(on_error), asked)
 }
 
 /// The SDL, exactly as `schema/schema.graphql` holds it.

@@ -10,7 +10,7 @@ use async_graphql::{Context, Enum, ID, Lookahead, Object, SimpleObject};
 use time::OffsetDateTime;
 
 use super::{
-    common::{Money, PageInfo, decode_cursor, encode_cursor, page_size},
+    common::{GeoPoint, Money, PageInfo, decode_cursor, encode_cursor, page_size},
     error::UpstreamResultExt,
     loaders::RestaurantKey,
     restaurant::{Restaurant, Vantage},
@@ -188,10 +188,49 @@ pub struct OrderItem {
     pub unit_price: Money,
 }
 
-/// A past order.
+/// An order: placed, on its way, or past.
 pub struct Order(upstream::Order);
 
-/// A past order.
+impl Order {
+    /// The order as the orders service describes it.
+    pub fn new(order: upstream::Order) -> Self {
+        Self(order)
+    }
+}
+
+/// Where an order is on its way.
+pub struct OrderTracking(upstream::Tracking);
+
+/// Where an order is on its way.
+#[Object]
+impl OrderTracking {
+    /// Minutes until delivery: an estimate while the order is placed, being
+    /// prepared or on its way; `0` once delivered; null when cancelled.
+    async fn eta_minutes(&self) -> Option<u32> {
+        self.0.eta_minutes
+    }
+
+    /// The courier carrying the order; null unless it is on its way.
+    async fn courier(&self) -> Option<Courier> {
+        self.0.courier.map(|c| Courier {
+            location: c.location.into(),
+        })
+    }
+
+    /// When the order's status, estimate or courier position last changed.
+    async fn updated_at(&self) -> OffsetDateTime {
+        self.0.updated_at
+    }
+}
+
+/// The courier carrying an order.
+#[derive(SimpleObject)]
+pub struct Courier {
+    /// Where the courier is now.
+    pub location: GeoPoint,
+}
+
+/// An order: placed, on its way, or past.
 #[Object]
 impl Order {
     /// The order's id.
@@ -232,6 +271,12 @@ impl Order {
     /// What it cost in all.
     async fn total(&self) -> Money {
         Money::from(&self.0.total)
+    }
+
+    /// Where it is on its way: the estimate and the courier. Null only from an
+    /// orders service that does not track orders.
+    async fn tracking(&self) -> Option<OrderTracking> {
+        self.0.tracking.clone().map(OrderTracking)
     }
 
     /// The restaurant it came from; null if it no longer exists.

@@ -113,6 +113,12 @@ impl Viewer {
         }
     }
 
+    /// A viewer of the same user that has read nothing yet: what a mutation's
+    /// payload reads through, so it shows the state after the write.
+    pub fn fresh(&self) -> Viewer {
+        Viewer::new(self.id, self.upstreams.clone())
+    }
+
     /// The upstream clients, for calls beyond the cached ones (older pages).
     pub fn upstreams(&self) -> &Upstreams {
         &self.upstreams

@@ -7,12 +7,13 @@ use async_graphql::{Context, Enum, ID, Object, SimpleObject};
 use time::{Date, OffsetDateTime};
 
 use super::{
-    common::{GeoPoint, Money},
-    order::OrderHistory,
+    common::{GeoPoint, Money, numeric_id},
+    error::UpstreamResultExt,
+    order::{Order, OrderHistory},
     restaurant::{Restaurant, Vantage},
     scope::{RequestScope, Viewer},
 };
-use crate::upstream::{self, RestaurantId};
+use crate::upstream::{self, OrderId, RestaurantId};
 
 /// The signed-in user.
 pub struct User {
@@ -136,6 +137,23 @@ impl User {
     /// failed.
     async fn order_history(&self) -> Option<OrderHistory> {
         Some(OrderHistory::new(self.viewer.clone()))
+    }
+
+    /// One of the user's orders by id, as it stands now (with its tracking).
+    /// Null when the user has no order with that id: another user's order is
+    /// never shown, nor is its existence disclosed.
+    async fn order(&self, #[graphql(desc = "The order's id.")] id: ID) -> async_graphql::Result<Option<Order>> {
+        let id = OrderId(numeric_id(&id, "order")?);
+        match self
+            .viewer
+            .upstreams()
+            .live_order(self.viewer.id, id, None)
+            .await
+            .gql()?
+        {
+            upstream::OrderRead::Current(order) => Ok(Some(Order::new(*order))),
+            upstream::OrderRead::NotFound | upstream::OrderRead::NotModified => Ok(None),
+        }
     }
 
     /// Vouchers in the wallet. Null, with an error, when the wallet service

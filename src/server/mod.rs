@@ -14,6 +14,7 @@ mod metrics_port;
 mod observe;
 pub mod persisted;
 mod playground;
+mod subscriptions;
 
 use std::{
     future::Future,
@@ -85,6 +86,8 @@ struct Inner {
     serve_metrics: bool,
     /// Keep the client's `traceparent`, `tracestate` and `X-Request-Id`.
     trust_client_trace: bool,
+    /// Subscriptions: the shared polls, the transports' limits and shutdown.
+    live: subscriptions::Live,
 }
 
 impl AppState {
@@ -98,6 +101,7 @@ impl AppState {
         });
         let l = &config.limits;
         let upstreams_metrics = upstreams.metrics().clone();
+        let upstreams_for_polls = upstreams.clone();
         Self {
             inner: Arc::new(Inner {
                 sdl: graphql.sdl(),
@@ -137,6 +141,7 @@ impl AppState {
                 ),
                 serve_metrics: config.telemetry.metrics && config.telemetry.metrics_listen.is_none(),
                 trust_client_trace: config.trusts_client_trace(),
+                live: subscriptions::Live::new(config, upstreams_for_polls),
             }),
         }
     }
@@ -201,6 +206,7 @@ impl AppState {
     /// Marks the gateway as shutting down: `/health/ready` answers `503` from now on.
     pub fn begin_shutdown(&self) {
         self.inner.shutting_down.store(true, Ordering::Relaxed);
+        self.inner.live.shut_down();
     }
 }
 
@@ -215,7 +221,7 @@ pub fn router(state: AppState, max_body_bytes: usize, max_in_flight: usize) -> R
         max_bytes: max_body_bytes,
     };
     let router = Router::new()
-        .route("/graphql", get(endpoint::get).post(endpoint::post))
+        .route("/graphql", get(subscriptions::get).post(subscriptions::post))
         .route_layer(axum::middleware::from_fn_with_state(slots, admission::shed_load))
         // Outside the load shedding: a request takes its slot once its body is in.
         .route_layer(axum::middleware::from_fn_with_state(body_limits, body::read_whole))
@@ -295,7 +301,11 @@ pub async fn serve_with(
         .timer(TokioTimer::new())
         .header_read_timeout(header_read_timeout)
         .keep_alive(true);
-    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    // hyper-util's `GracefulShutdown` cannot watch a connection that may be
+    // upgraded (WebSocket subscriptions), so each connection watches `stop`
+    // itself, and `done` closes once every connection has ended.
+    let (stop, stopping) = tokio::sync::watch::channel(false);
+    let (done, mut all_done) = tokio::sync::mpsc::channel::<()>(1);
     let service = hyper_util::service::TowerToHyperService::new(router);
     tokio::pin!(shutdown);
     loop {
@@ -312,16 +322,30 @@ pub async fn serve_with(
             () = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
-        let connection = builder.serve_connection(TokioIo::new(stream), service.clone());
-        let connection = graceful.watch(connection);
+        // Upgrades: subscriptions over WebSocket (server/subscriptions.rs).
+        let connection = builder
+            .serve_connection(TokioIo::new(stream), service.clone())
+            .with_upgrades();
+        let (mut stopping, done) = (stopping.clone(), done.clone());
         tokio::spawn(async move {
-            if let Err(error) = connection.await {
+            let _done = done;
+            let mut connection = std::pin::pin!(connection);
+            let result = tokio::select! {
+                result = connection.as_mut() => result,
+                () = async { let _ = stopping.wait_for(|stop| *stop).await; } => {
+                    connection.as_mut().graceful_shutdown();
+                    connection.await
+                }
+            };
+            if let Err(error) = result {
                 tracing::debug!(%error, "connection ended with an error");
             }
         });
     }
     drop(listener);
-    graceful.shutdown().await;
+    let _ = stop.send(true);
+    drop(done);
+    let _ = all_done.recv().await;
     Ok(())
 }
 

@@ -286,6 +286,19 @@ impl Upstreams {
         states
     }
 
+    /// The client, base URL and per-attempt timeout of `service`, with the retry
+    /// settings: for the calls of `live.rs` that need headers of their own
+    /// (`Idempotency-Key`, `If-None-Match`) and their own retry rules.
+    pub(super) fn raw_endpoint(&self, service: Service) -> Option<(&Client, &Url, Duration, &HttpSettings)> {
+        let endpoint = self.shared.endpoints.get(&service)?;
+        Some((
+            &endpoint.client,
+            &endpoint.settings.base,
+            endpoint.settings.timeout,
+            &self.shared.http,
+        ))
+    }
+
     /// `GET`s a JSON answer. `Ok(None)` when the service answers `404`.
     pub(super) async fn get<T>(&self, call: Call<'_>) -> Result<Option<T>, UpstreamError>
     where

@@ -27,6 +27,7 @@ mod waterfall;
 
 mod catalog;
 mod geo;
+mod live;
 mod logistics;
 mod orders;
 mod personal;
@@ -40,5 +41,6 @@ pub use cached::Outcomes;
 pub use error::{ErrorKind, UpstreamError};
 pub use guard::{BreakerState, GuardSettings};
 pub use http::{Caching, HttpSettings, RequestContext, ServiceSettings, Upstreams};
+pub use live::{NewOrder, OrderRead, Refusal, Written, valid_idempotency_key};
 pub use model::*;
 pub use waterfall::{Attempt, CallRecord, Report, Summary, Waterfall};

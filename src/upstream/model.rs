@@ -223,6 +223,44 @@ pub struct Order {
     pub items: Vec<OrderItem>,
     /// What it cost.
     pub total: Money,
+    /// Where it is on its way (calls 4, 17, 18, 19); absent from an upstream
+    /// that predates calls 17-21.
+    #[serde(default)]
+    pub tracking: Option<Tracking>,
+}
+
+impl Order {
+    /// Whether the order can no longer change (`DELIVERED` or `CANCELLED`).
+    pub fn is_final(&self) -> bool {
+        matches!(self.status, OrderStatus::Delivered | OrderStatus::Cancelled)
+    }
+
+    /// Its version (call 17's `ETag`), 0 when it has no tracking.
+    pub fn version(&self) -> u64 {
+        self.tracking.as_ref().map_or(0, |t| t.version)
+    }
+}
+
+/// Where an order is on its way.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Tracking {
+    /// Minutes until delivery; `0` once delivered, `None` when cancelled.
+    pub eta_minutes: Option<u32>,
+    /// The courier, only while the order is on its way.
+    pub courier: Option<Courier>,
+    /// When the state last changed.
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+    /// Grows by one with every change; call 17's `ETag` quotes it.
+    pub version: u64,
+}
+
+/// The courier carrying an order.
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+pub struct Courier {
+    /// Where the courier is.
+    pub location: Location,
 }
 
 /// An order's state.
