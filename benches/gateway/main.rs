@@ -14,7 +14,15 @@
 //!    query (`/proc/<pid>/stat`) and peak RSS (`VmHWM`); `HomeScreen` also at 64;
 //! 5. `HomeScreen` at 64 once more on a gateway started for it alone, whose peak RSS
 //!    holds nothing the earlier scenarios left behind (idle upstream connections,
-//!    memory the allocator keeps).
+//!    memory the allocator keeps);
+//! 6. only with `BENCH_BASELINE`: the runs of 4 (each operation at c = 32, `HomeScreen`
+//!    at 64) against an older build of the gateway and this one alternately, baseline
+//!    then current, round after round (A B A B A B), each run on a gateway started for
+//!    it alone (so the peak RSS at 64 is a fresh gateway's) and the same demo
+//!    upstreams (always this build's); a second table gives the gateway CPU per query
+//!    (and the peak RSS at 64) of every round, the median of each build and the ratio
+//!    current / baseline. Interleaving spreads the drift of a shared machine over
+//!    both builds alike.
 //!
 //! Every response is checked (status 200, `data`, no `errors`) once its last byte has
 //! arrived, which is where its latency ends; a failed query marks
@@ -36,9 +44,12 @@
 //! | `BENCH_OPEN_SECONDS` | 10 (2) | length of the open-loop run at half that rate |
 //! | `BENCH_CACHE=1` | off | run the gateway with its entity cache (off by default: repeated identical queries would be answered from it, and the figures would no longer measure composition) |
 //! | `BENCH_COALESCE=1` | off | run the gateway with single-flight coalescing (off by default: the benchmark's identical concurrent queries would share their upstream calls, which real users' different queries mostly cannot, and the CPU per query would no longer be one query's) |
+//! | `BENCH_BASELINE` | unset | path to an older `delivery-gateway` binary (e.g. a release build of an old commit): adds scenario 6, this build against that one. It must accept the `GATEWAY_*` variables the benchmark sets (`log.level`, `cache.enabled`, `cache.coalesce`), `serve --listen --upstreams`, and this build's demo upstreams and tokens |
+//! | `BENCH_BASELINE_ROUNDS` | 3 (3) | rounds of scenario 6; each round runs every measurement once on each build |
 //!
 //! The defaults take about two and a half minutes on two cores against the gateway
-//! as first measured (a faster gateway finishes sooner). Every query has a 30 s
+//! as first measured (a faster gateway finishes sooner); `BENCH_BASELINE` adds about
+//! two minutes at three rounds. Every query has a 30 s
 //! timeout and every count is finite, so a run is bounded in time. Only loopback
 //! addresses are used. Under `cargo test --benches` (no `--bench` argument) the
 //! binary does nothing.
@@ -48,7 +59,12 @@ mod load;
 mod procs;
 mod report;
 
-use std::{net::SocketAddr, process::ExitCode, time::Instant};
+use std::{
+    net::SocketAddr,
+    path::{Path, PathBuf},
+    process::ExitCode,
+    time::Instant,
+};
 
 use anyhow::{Context as _, bail};
 use serde_json::{Value, json};
@@ -57,7 +73,7 @@ use crate::{
     admin::DemoAdmin,
     load::{Operation, Target, closed_loop, open_loop},
     procs::{Child, CpuTime},
-    report::{Machine, Report, mib, percentiles},
+    report::{Comparison, Machine, Report, mib, percentiles},
 };
 
 /// The acceptance operations, as the repository holds them.
@@ -98,6 +114,10 @@ struct Settings {
     max_requests: u64,
     /// `BENCH_OPEN_SECONDS`.
     open_seconds: f64,
+    /// `BENCH_BASELINE`: the older binary to compare with, if any.
+    baseline: Option<PathBuf>,
+    /// `BENCH_BASELINE_ROUNDS`.
+    baseline_rounds: u64,
 }
 
 impl Settings {
@@ -123,6 +143,16 @@ impl Settings {
             bail!("BENCH_ONLY: unknown operation `{unknown}` (home, nearby, restaurant)");
         }
         let open_seconds = count("BENCH_OPEN_SECONDS", 10, 2)? as f64;
+        let baseline = match std::env::var_os("BENCH_BASELINE") {
+            Some(path) if !path.is_empty() => {
+                let path = PathBuf::from(path);
+                if !path.is_file() {
+                    bail!("BENCH_BASELINE={}: no such file", path.display());
+                }
+                Some(path)
+            }
+            _ => None,
+        };
         Ok(Settings {
             quick,
             home: only.iter().any(|o| o == "home"),
@@ -134,6 +164,8 @@ impl Settings {
             throughput_warmup: count("BENCH_THROUGHPUT_WARMUP", 300, 20)?,
             max_requests: count("BENCH_MAX_REQUESTS", 2000, 100)?.max(1),
             open_seconds: open_seconds.max(1.0),
+            baseline,
+            baseline_rounds: count("BENCH_BASELINE_ROUNDS", 3, 3)?.max(1),
         })
     }
 
@@ -212,6 +244,7 @@ async fn run(settings: &Settings) -> anyhow::Result<Report> {
     let demo_addr = procs::free_loopback_addr()?;
     let mut demo = Child::spawn(
         "demo",
+        Path::new(procs::BINARY),
         demo_addr,
         &["demo-upstreams", "--listen", &demo_addr.to_string()],
     )?;
@@ -219,7 +252,7 @@ async fn run(settings: &Settings) -> anyhow::Result<Report> {
         .await
         .map_err(anyhow::Error::msg)?;
     let demo_url = format!("http://{demo_addr}");
-    let (mut gateway, gateway_addr) = start_gateway(&client, &demo_url).await?;
+    let (mut gateway, gateway_addr) = start_gateway(&client, Build::current(), &demo_url).await?;
     eprintln!(
         "demo upstreams on {demo_addr}, gateway on {gateway_addr} (pid {})",
         gateway.pid()
@@ -360,12 +393,12 @@ async fn run(settings: &Settings) -> anyhow::Result<Report> {
         runs.push((&home, 64));
     }
     let mut peak_is_lifetime = false;
-    for (subject, concurrency) in runs {
+    for &(subject, concurrency) in &runs {
         peak_is_lifetime |= !procs::reset_peak_rss(gateway.pid());
         let run = Throughput {
             subject,
             concurrency,
-            fresh: false,
+            gateway: String::new(),
         };
         run.measure(
             &mut report,
@@ -382,13 +415,13 @@ async fn run(settings: &Settings) -> anyhow::Result<Report> {
     //    above left in the first gateway.
     if settings.home {
         drop(gateway);
-        let (fresh, fresh_addr) = start_gateway(&client, &demo_url).await?;
+        let (fresh, fresh_addr) = start_gateway(&client, Build::current(), &demo_url).await?;
         gateway = fresh;
         let fresh_target = Target::new(client.clone(), format!("http://{fresh_addr}/graphql"));
         let run = Throughput {
             subject: &home,
             concurrency: 64,
-            fresh: true,
+            gateway: ", fresh gateway".to_owned(),
         };
         run.measure(
             &mut report,
@@ -399,6 +432,14 @@ async fn run(settings: &Settings) -> anyhow::Result<Report> {
         )
         .await?;
     }
+
+    // 6. The CPU runs of 4 against the baseline and this build, alternately.
+    drop(gateway);
+    if let Some(baseline) = &settings.baseline {
+        let demo = (demo_url.as_str(), demo.pid());
+        compare_with_baseline(&mut report, &client, demo, baseline, &runs, settings, ticks_per_second).await?;
+    }
+
     report.notes.push(
         "CPU is each process's `utime + stime` (`/proc/<pid>/stat`) over the measured queries (warm-up excluded), \
          divided by their number. Peak RSS is the gateway's `VmHWM` (`/proc/<pid>/status`)."
@@ -419,17 +460,110 @@ async fn run(settings: &Settings) -> anyhow::Result<Report> {
             .push("`BENCH_QUICK=1`: a smoke run, too few queries for the figures to mean much.".to_owned());
     }
 
-    drop(gateway);
     drop(demo);
     Ok(report)
 }
 
-/// Starts a gateway on a free loopback port, its upstreams the demo at `demo_url`,
-/// and waits until it answers `/health`; returns it and its address.
-async fn start_gateway(client: &reqwest::Client, demo_url: &str) -> anyhow::Result<(Child, SocketAddr)> {
+/// Scenario 6: every run of `runs` (an operation and a concurrency) `rounds` times
+/// on the `baseline` binary and on this build, alternately, each on a gateway
+/// started for it alone, its upstreams the demo at `demo` (URL and pid). Each run
+/// adds its row to the main table; each figure, round by round, goes to
+/// [`Report::comparisons`].
+async fn compare_with_baseline(
+    report: &mut Report,
+    client: &reqwest::Client,
+    (demo_url, demo_pid): (&str, u32),
+    baseline: &Path,
+    runs: &[(&Subject, usize)],
+    settings: &Settings,
+    ticks_per_second: u64,
+) -> anyhow::Result<()> {
+    let rounds = settings.baseline_rounds;
+    let builds = [
+        Build {
+            name: "baseline",
+            label: "baseline",
+            binary: baseline,
+        },
+        Build::current(),
+    ];
+    report.baseline = Some(format!(
+        "Baseline: `{}`; current: this build (the commit above). {rounds} rounds of baseline then current, \
+         each run on a gateway started for it alone (its peak RSS is its peak since it started), the same demo \
+         upstreams (this build's) throughout; each run is a row marked `round` in the table above.",
+        baseline.display()
+    ));
+    for &(subject, concurrency) in runs {
+        // Per build (baseline, current): what each round measured.
+        let mut figures: [Vec<Measured>; 2] = [Vec::new(), Vec::new()];
+        for round in 1..=rounds {
+            for (build, figures) in builds.iter().zip(&mut figures) {
+                let (gateway, addr) = start_gateway(client, *build, demo_url).await?;
+                let target = Target::new(client.clone(), format!("http://{addr}/graphql"));
+                let run = Throughput {
+                    subject,
+                    concurrency,
+                    gateway: format!(", fresh {} gateway, round {round}/{rounds}", build.label),
+                };
+                let measured = run
+                    .measure(report, &target, [gateway.pid(), demo_pid], settings, ticks_per_second)
+                    .await?;
+                figures.push(measured);
+            }
+        }
+        let [on_baseline, on_current] = &figures;
+        let comparison = |figure, value: fn(&Measured) -> f64| Comparison {
+            operation: subject.operation.name.clone(),
+            scenario: format!("c = {concurrency}, L = 0 ms, {} queries", settings.throughput_requests),
+            figure,
+            baseline: on_baseline.iter().map(value).collect(),
+            current: on_current.iter().map(value).collect(),
+        };
+        report
+            .comparisons
+            .push(comparison("gateway CPU, ms/query", |m| m.gateway_cpu_ms));
+        if concurrency == 64 {
+            report
+                .comparisons
+                .push(comparison("gateway peak RSS, MiB", |m| m.peak_rss_kib as f64 / 1024.0));
+        }
+    }
+    Ok(())
+}
+
+/// A gateway binary to start.
+#[derive(Clone, Copy)]
+struct Build<'a> {
+    /// The process's name in messages and in its log's (`bench-<name>.log`).
+    name: &'static str,
+    /// `current` or `baseline`, for the report.
+    label: &'static str,
+    /// The executable.
+    binary: &'a Path,
+}
+
+impl Build<'static> {
+    /// The binary `cargo bench` built beside this benchmark.
+    fn current() -> Build<'static> {
+        Build {
+            name: "gateway",
+            label: "current",
+            binary: Path::new(procs::BINARY),
+        }
+    }
+}
+
+/// Starts a gateway from `build` on a free loopback port, its upstreams the demo at
+/// `demo_url`, and waits until it answers `/health`; returns it and its address.
+async fn start_gateway(
+    client: &reqwest::Client,
+    build: Build<'_>,
+    demo_url: &str,
+) -> anyhow::Result<(Child, SocketAddr)> {
     let addr = procs::free_loopback_addr()?;
     let mut gateway = Child::spawn(
-        "gateway",
+        build.name,
+        build.binary,
         addr,
         &["serve", "--listen", &addr.to_string(), "--upstreams", demo_url],
     )?;
@@ -447,13 +581,22 @@ struct Throughput<'a> {
     subject: &'a Subject,
     /// Concurrent clients.
     concurrency: usize,
-    /// Whether the gateway was started for this run alone.
-    fresh: bool,
+    /// What the scenario says of the gateway: empty for the one that served the
+    /// earlier scenarios, `, fresh gateway` for one started for this run alone, ...
+    gateway: String,
+}
+
+/// What a [`Throughput`] run measured, besides the row it adds.
+struct Measured {
+    /// The gateway's CPU per measured query, in milliseconds.
+    gateway_cpu_ms: f64,
+    /// The gateway's peak RSS (see [`procs::peak_rss_kib`]), in KiB.
+    peak_rss_kib: u64,
 }
 
 impl Throughput<'_> {
     /// Runs the warm-up and the measured queries against `target`, whose gateway and
-    /// demo are `pids`, and adds the row to `report`.
+    /// demo are `pids`, adds the row to `report`, and returns the gateway's figures.
     async fn measure(
         &self,
         report: &mut Report,
@@ -461,11 +604,11 @@ impl Throughput<'_> {
         [gateway, demo]: [u32; 2],
         settings: &Settings,
         ticks_per_second: u64,
-    ) -> anyhow::Result<()> {
+    ) -> anyhow::Result<Measured> {
         let (op, concurrency) = (&self.subject.operation, self.concurrency);
         let requests = settings.throughput_requests;
-        let fresh = if self.fresh { ", fresh gateway" } else { "" };
-        eprintln!("{}: c = {concurrency}, L = 0 ms{fresh}, {requests} queries", op.name);
+        let which = &self.gateway;
+        eprintln!("{}: c = {concurrency}, L = 0 ms{which}, {requests} queries", op.name);
         let warm = closed_loop(target, op, concurrency, settings.throughput_warmup).await;
         let pids = [gateway, demo, std::process::id()];
         let before = cpu_times(pids)?;
@@ -483,7 +626,7 @@ impl Throughput<'_> {
         };
         report.load_row(
             &op.name,
-            format!("throughput, c = {concurrency}, L = 0 ms{fresh}, {requests} queries"),
+            format!("throughput, c = {concurrency}, L = 0 ms{which}, {requests} queries"),
             &outcome,
             format!(
                 "{:.0} queries/s; {}; **gateway CPU {gateway_cpu:.2} ms/query**; gateway peak RSS {} \
@@ -494,7 +637,10 @@ impl Throughput<'_> {
             ),
             reference,
         );
-        Ok(())
+        Ok(Measured {
+            gateway_cpu_ms: gateway_cpu,
+            peak_rss_kib: peak,
+        })
     }
 }
 

@@ -8,7 +8,7 @@
 use std::{
     fs::File,
     net::{Ipv4Addr, SocketAddr, TcpListener},
-    path::PathBuf,
+    path::{Path, PathBuf},
     process::{Command, Stdio},
     time::Duration,
 };
@@ -55,11 +55,12 @@ pub fn coalesce_enabled() -> bool {
 }
 
 impl Child {
-    /// Starts the binary with `args`, logging at `warn` to a file under the bench's
-    /// temporary directory. `addr` is the address passed in `args`.
-    pub fn spawn(name: &'static str, addr: SocketAddr, args: &[&str]) -> std::io::Result<Child> {
+    /// Starts `binary` (usually [`BINARY`]) with `args`, logging at `warn` to
+    /// `bench-<name>.log` under the bench's temporary directory. `addr` is the
+    /// address passed in `args`.
+    pub fn spawn(name: &'static str, binary: &Path, addr: SocketAddr, args: &[&str]) -> std::io::Result<Child> {
         let log = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("bench-{name}.log"));
-        let mut command = Command::new(BINARY);
+        let mut command = Command::new(binary);
         command
             .args(args)
             .env("GATEWAY_LOG__LEVEL", "warn")
@@ -76,7 +77,9 @@ impl Child {
         for var in PROXY_VARS {
             command.env_remove(var);
         }
-        let process = command.spawn()?;
+        let process = command
+            .spawn()
+            .map_err(|e| std::io::Error::new(e.kind(), format!("starting {}: {e}", binary.display())))?;
         Ok(Child {
             name,
             process,

@@ -95,6 +95,21 @@ pub struct FailedRun {
     pub messages: Vec<String>,
 }
 
+/// One figure measured alternately on the baseline gateway and the current one
+/// (`BENCH_BASELINE`), round by round.
+pub struct Comparison {
+    /// The operation.
+    pub operation: String,
+    /// What was measured, how.
+    pub scenario: String,
+    /// The figure and its unit, e.g. `gateway CPU, ms/query`.
+    pub figure: &'static str,
+    /// The baseline's value in each round.
+    pub baseline: Vec<f64>,
+    /// The current gateway's value in each round.
+    pub current: Vec<f64>,
+}
+
 /// The whole report.
 pub struct Report {
     /// The header.
@@ -107,6 +122,10 @@ pub struct Report {
     pub failed_runs: Vec<FailedRun>,
     /// Remarks printed under the table.
     pub notes: Vec<String>,
+    /// With `BENCH_BASELINE`: what the baseline is, heading [`Report::comparisons`].
+    pub baseline: Option<String>,
+    /// With `BENCH_BASELINE`: the figures of the baseline against the current gateway.
+    pub comparisons: Vec<Comparison>,
 }
 
 impl Report {
@@ -118,6 +137,8 @@ impl Report {
             rows: Vec::new(),
             failed_runs: Vec::new(),
             notes: Vec::new(),
+            baseline: None,
+            comparisons: Vec::new(),
         }
     }
 
@@ -217,6 +238,28 @@ impl Report {
                 cell(&row.reference)
             );
         }
+        if let Some(baseline) = &self.baseline {
+            let _ = writeln!(out, "\n#### Current against the baseline\n\n{baseline}\n");
+            let _ = writeln!(
+                out,
+                "| Operation | Scenario | Figure | Baseline, per round | Current, per round | Median baseline | Median current | Current / baseline |"
+            );
+            let _ = writeln!(out, "|---|---|---|---|---|---|---|---|");
+            for c in &self.comparisons {
+                let (baseline, current) = (median(&c.baseline), median(&c.current));
+                let _ = writeln!(
+                    out,
+                    "| {} | {} | {} | {} | {} | {baseline:.2} | {current:.2} | **{:.3}** ({:+.1} %) |",
+                    cell(&c.operation),
+                    cell(&c.scenario),
+                    c.figure,
+                    rounds(&c.baseline),
+                    rounds(&c.current),
+                    current / baseline,
+                    (current / baseline - 1.0) * 100.0
+                );
+            }
+        }
         for note in &self.notes {
             let _ = writeln!(out, "\n{note}");
         }
@@ -236,6 +279,22 @@ impl Report {
 /// Text made safe for a table cell.
 fn cell(text: &str) -> String {
     text.replace('|', "\\|").replace('\n', " ")
+}
+
+/// The median of `values` (the mean of the middle two for an even count; NaN for none).
+pub fn median(values: &[f64]) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    match sorted.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => sorted[n / 2],
+        n => (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0,
+    }
+}
+
+/// Each round's value, two decimals, in order.
+fn rounds(values: &[f64]) -> String {
+    values.iter().map(|v| format!("{v:.2}")).collect::<Vec<_>>().join(", ")
 }
 
 /// A duration in milliseconds, one decimal.
