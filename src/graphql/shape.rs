@@ -266,7 +266,9 @@ enum Step<'a> {
 /// The fields of one response key in an object's selection (CollectFields).
 struct Group<'a> {
     key: &'a str,
-    name: &'a str,
+    /// The field's type; `None` for introspection's own fields (`__schema`,
+    /// `__type`), whose answers are left as they are.
+    ty: Option<&'a Type>,
     sets: Vec<&'a SelectionSet>,
 }
 
@@ -319,9 +321,12 @@ impl<'a> Walk<'a> {
             }
             (BaseType::Named(name), Value::Object(map)) => match self.shapes.objects.get(name.as_str()) {
                 None => true,
-                Some(fields) => match groups.get_or_insert_with(|| self.groups(name.as_str(), sets)).clone() {
+                Some(fields) => match groups
+                    .get_or_insert_with(|| self.groups(name.as_str(), fields, sets))
+                    .clone()
+                {
                     None => true,
-                    Some(groups) => self.complete_object(map, fields, &groups),
+                    Some(groups) => self.complete_object(map, &groups),
                 },
             },
             // Leaves, and anything execution made that the schema does not describe.
@@ -339,23 +344,23 @@ impl<'a> Walk<'a> {
     fn complete_object(
         &mut self,
         map: &mut async_graphql::indexmap::IndexMap<Name, Value>,
-        fields: &'a HashMap<String, Type>,
         groups: &[Group<'a>],
     ) -> bool {
         let mut in_order = true;
-        for (position, group) in groups.iter().enumerate() {
-            let ty = match group.name {
-                "__typename" => &self.shapes.typename,
-                name => match fields.get(name) {
-                    Some(ty) => ty,
-                    // `__schema` and `__type`: introspection's own answers.
-                    None => continue,
-                },
-            };
+        // Where the next key is, when the object is in order (plans and most
+        // resolvers make it so): found by position, without hashing the key.
+        let mut next = 0;
+        for group in groups {
+            let Some(ty) = group.ty else { continue };
             self.path.push(Step::Key(group.key));
-            let child = match map.get_index_of(group.key) {
+            let found = match map.get_index(next) {
+                Some((key, _)) if key.as_str() == group.key => Some(next),
+                _ => map.get_index_of(group.key),
+            };
+            let child = match found {
                 Some(index) => {
-                    in_order &= index == position;
+                    in_order &= index == next;
+                    next = index + 1;
                     Some(&mut map[index])
                 }
                 // A field that failed. Without an error at or below it, the
@@ -405,13 +410,19 @@ impl<'a> Walk<'a> {
         })
     }
 
-    /// The response keys that `sets` select on an object of type `type_name`, in
-    /// order, each with its merged sub-selections; `None` past the budget.
-    fn groups(&self, type_name: &str, sets: &[&'a SelectionSet]) -> Option<Rc<[Group<'a>]>> {
+    /// The response keys that `sets` select on an object of type `type_name`
+    /// (whose fields are `fields`), in order, each with its type and its merged
+    /// sub-selections; `None` past the budget.
+    fn groups(
+        &self,
+        type_name: &str,
+        fields: &'a HashMap<String, Type>,
+        sets: &[&'a SelectionSet],
+    ) -> Option<Rc<[Group<'a>]>> {
         let mut groups: Vec<Group<'a>> = Vec::new();
         let mut budget = BUDGET;
         for set in sets {
-            if !self.collect(type_name, set, &mut groups, &mut budget, 0) {
+            if !self.collect(type_name, fields, set, &mut groups, &mut budget, 0) {
                 return None;
             }
         }
@@ -424,6 +435,7 @@ impl<'a> Walk<'a> {
     fn collect(
         &self,
         type_name: &str,
+        fields: &'a HashMap<String, Type>,
         set: &'a SelectionSet,
         groups: &mut Vec<Group<'a>>,
         budget: &mut usize,
@@ -446,7 +458,10 @@ impl<'a> Walk<'a> {
                         Some(group) => group.sets.push(inner),
                         None => groups.push(Group {
                             key,
-                            name: field.name.node.as_str(),
+                            ty: match field.name.node.as_str() {
+                                "__typename" => Some(&self.shapes.typename),
+                                name => fields.get(name),
+                            },
                             sets: vec![inner],
                         }),
                     }
@@ -469,7 +484,7 @@ impl<'a> Walk<'a> {
             if condition.is_some_and(|on| on != type_name) {
                 continue;
             }
-            if !self.collect(type_name, inner, groups, budget, depth + 1) {
+            if !self.collect(type_name, fields, inner, groups, budget, depth + 1) {
                 return false;
             }
         }
