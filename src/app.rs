@@ -95,6 +95,7 @@ fn redis_store(config: &Config, counters: &Arc<CacheCounters>) -> anyhow::Result
     };
     let store = RedisStore::new(
         url,
+        &config.cache.redis_tls,
         config.cache.redis_prefix.clone(),
         config.cache.redis_timeout,
         counters.clone(),
@@ -121,6 +122,7 @@ fn cache_settings(config: &Config) -> CacheSettings {
 fn http_settings(config: &Config) -> HttpSettings {
     let u = &config.upstreams;
     HttpSettings {
+        tls: u.tls.clone(),
         pool_max_idle_per_host: u.pool_max_idle_per_host,
         max_response_bytes: u.max_response_bytes,
         max_attempts: u.retry.max_attempts,

@@ -48,6 +48,18 @@ enum Command {
         /// Seed of the generated data.
         #[arg(long)]
         seed: Option<u64>,
+        /// Serve TLS (HTTP/2 or HTTP/1.1 by ALPN) with this PEM certificate chain
+        /// (with `--tls-key`). Plain HTTP/1.1 without it.
+        #[arg(long, value_name = "FILE", requires = "tls_key", conflicts_with = "tls_self_signed")]
+        tls_cert: Option<PathBuf>,
+        /// The PEM private key of `--tls-cert`.
+        #[arg(long, value_name = "FILE", requires = "tls_cert")]
+        tls_key: Option<PathBuf>,
+        /// Serve TLS with a certificate made at start for localhost, 127.0.0.1 and
+        /// ::1, signed by a CA made at start; its certificate is written to a file
+        /// whose path is printed (trust it with `upstreams.tls.ca_file`).
+        #[arg(long)]
+        tls_self_signed: bool,
     },
     /// Print the schema (SDL).
     Schema,
@@ -71,6 +83,8 @@ struct ServeArgs {
 }
 
 fn main() -> anyhow::Result<()> {
+    // One rustls crypto provider (ring) for every TLS connection of the process.
+    delivery_gateway::tls::install_provider();
     let cli = Cli::parse();
     // Validated per command, after the command line's overrides (`--upstreams`
     // can supply what production mode requires).
@@ -99,6 +113,9 @@ fn main() -> anyhow::Result<()> {
             listen,
             latency_ms,
             seed,
+            tls_cert,
+            tls_key,
+            tls_self_signed,
         } => {
             // It serves the demo alone: of the configuration it reads only
             // `log` and `demo.seed` (the image's production settings do not apply).
@@ -109,15 +126,33 @@ fn main() -> anyhow::Result<()> {
                 seed: seed.unwrap_or(config.demo.seed),
                 latency: Duration::from_millis(latency_ms),
             };
+            let tls = match (tls_cert, tls_key) {
+                (Some(cert), Some(key)) => {
+                    Some(delivery_gateway::demo::tls::config_from_files(&cert, &key).context("--tls-cert, --tls-key")?)
+                }
+                _ if tls_self_signed => {
+                    let (tls, ca_pem) = delivery_gateway::demo::tls::self_signed().context("--tls-self-signed")?;
+                    let path = std::env::temp_dir().join(format!("demo-upstreams-ca-{}.pem", std::process::id()));
+                    std::fs::write(&path, ca_pem).with_context(|| format!("writing {}", path.display()))?;
+                    print(&format!("demo CA certificate: {}\n", path.display()));
+                    Some(tls)
+                }
+                _ => None,
+            };
             runtime()?.block_on(async {
                 let listener = TcpListener::bind(listen)
                     .await
                     .with_context(|| format!("binding {listen} (--listen)"))?;
-                tracing::info!(%listen, seed = demo_config.seed, latency_ms, "demo upstreams listening");
+                let scheme = if tls.is_some() { "https" } else { "http" };
+                tracing::info!(%listen, scheme, seed = demo_config.seed, latency_ms, "demo upstreams listening");
                 let demo = delivery_gateway::demo::Demo::new(demo_config);
-                delivery_gateway::demo::serve(listener, demo, app::shutdown_signal())
-                    .await
-                    .context("serving the demo upstreams")
+                let served = match tls {
+                    Some(tls) => {
+                        delivery_gateway::demo::tls::serve_tls(listener, demo, tls, app::shutdown_signal()).await
+                    }
+                    None => delivery_gateway::demo::serve(listener, demo, app::shutdown_signal()).await,
+                };
+                served.context("serving the demo upstreams")
             })
         }
         Command::Schema => {

@@ -26,6 +26,7 @@ mod service;
 mod stats;
 #[cfg(test)]
 mod tests;
+pub mod tls;
 pub mod wire;
 
 use std::future::Future;
@@ -79,6 +80,8 @@ struct Shared {
 impl Demo {
     /// A demo with `config`'s seed, every service at the base latency, counters at 0.
     pub fn new(config: DemoConfig) -> Demo {
+        // The demo may serve TLS, and its callers' clients need the provider.
+        crate::tls::install_provider();
         Demo {
             shared: Arc::new(Shared {
                 seed: config.seed,

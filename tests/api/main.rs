@@ -18,4 +18,5 @@ mod resilience;
 mod schema;
 mod security;
 mod shapes;
+mod tls;
 mod values;
