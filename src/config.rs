@@ -847,6 +847,14 @@ impl Config {
         ] {
             crate::tls::check_files(section, files).map_err(|(key, e)| invalid(key, e.to_string()))?;
         }
+        for proxy in &self.server.trusted_proxies {
+            if crate::server::IpBlock::parse(proxy).is_none() {
+                return Err(invalid(
+                    "server.trusted_proxies",
+                    format!("`{proxy}` is not an IP address or CIDR block (e.g. 10.0.0.0/8)"),
+                ));
+            }
+        }
         let c = &self.server.compression;
         for (key, value, min, max) in [
             ("server.compression.gzip_level", c.gzip_level, 1, 9),

@@ -19,4 +19,5 @@ mod schema;
 mod security;
 mod shapes;
 mod tls;
+mod transport;
 mod values;
