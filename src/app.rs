@@ -183,9 +183,20 @@ pub async fn run(
     tracing::info!("GraphQL at http://{addr}/graphql (GraphiQL in a browser)");
     let router = server::router(state.clone(), config.server.max_body_bytes, config.server.max_in_flight);
     let (stopping, stopped) = tokio::sync::oneshot::channel::<()>();
+    let drain = config.server.drain_delay;
+    // The drain window: readiness turns 503 at once, new connections are still
+    // accepted for `server.drain_delay` (balancers take a few probes to notice; every
+    // answer says `Connection: close` meanwhile), then the listener closes and the
+    // requests in flight get `server.shutdown_grace`.
     let signal = async move {
         shutdown.await;
         state.begin_shutdown();
+        tracing::info!(
+            ?drain,
+            "draining: /health/ready answers 503; still accepting connections"
+        );
+        tokio::time::sleep(drain).await;
+        tracing::info!("drain window over: no new connections; finishing the requests in flight");
         let _ = stopping.send(());
     };
     let serving = server::serve_with(listener, router, signal, config.server.header_read_timeout);
@@ -222,5 +233,5 @@ pub async fn shutdown_signal() {
         () = ctrl_c => {},
         () = terminate => {},
     }
-    tracing::info!("shutting down: finishing the requests in flight");
+    tracing::info!("shutdown signal received");
 }
