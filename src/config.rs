@@ -102,7 +102,7 @@ pub struct ServerConfig {
     pub compression: CompressionConfig,
 }
 
-/// Response compression, negotiated by `Accept-Encoding` (zstd, then br, then gzip).
+/// Response compression, negotiated by `Accept-Encoding` (zstd, then gzip, then br).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct CompressionConfig {
