@@ -63,6 +63,16 @@ enum Command {
     },
     /// Print the schema (SDL).
     Schema,
+    /// Exit 0 when the gateway at `--addr` answers `--path` with 200 (a container
+    /// health check: the image has no curl).
+    Health {
+        /// The gateway's address.
+        #[arg(long, default_value = "127.0.0.1:4000")]
+        addr: SocketAddr,
+        /// The path asked for.
+        #[arg(long, default_value = "/health/live")]
+        path: String,
+    },
     /// Print a bearer token for a user that the configuration accepts.
     Token {
         /// The user's id.
@@ -159,6 +169,7 @@ fn main() -> anyhow::Result<()> {
             print(&graphql::sdl());
             Ok(())
         }
+        Command::Health { addr, path } => health(addr, &path),
         Command::Token { user } => {
             config.validate()?;
             anyhow::ensure!(user > 0, "--user must be a positive user id");
@@ -172,6 +183,25 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// `GET path` on `addr` over plain HTTP/1.0, within 2 s: Ok on a 200.
+fn health(addr: SocketAddr, path: &str) -> anyhow::Result<()> {
+    use std::io::{Read as _, Write as _};
+    let timeout = Duration::from_secs(2);
+    let mut stream =
+        std::net::TcpStream::connect_timeout(&addr, timeout).with_context(|| format!("connecting to {addr}"))?;
+    stream.set_read_timeout(Some(timeout))?;
+    stream.set_write_timeout(Some(timeout))?;
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n")?;
+    let mut head = [0u8; 12];
+    stream.read_exact(&mut head).context("reading the status line")?;
+    anyhow::ensure!(
+        head.starts_with(b"HTTP/1.") && &head[9..12] == b"200",
+        "{addr}{path} answered {:?}",
+        String::from_utf8_lossy(&head)
+    );
+    Ok(())
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
