@@ -60,6 +60,9 @@ enum Command {
         /// whose path is printed (trust it with `upstreams.tls.ca_file`).
         #[arg(long)]
         tls_self_signed: bool,
+        /// With TLS, offer only HTTP/1.1 by ALPN (to compare with HTTP/2).
+        #[arg(long)]
+        tls_http1_only: bool,
     },
     /// Print the schema (SDL).
     Schema,
@@ -126,6 +129,7 @@ fn main() -> anyhow::Result<()> {
             tls_cert,
             tls_key,
             tls_self_signed,
+            tls_http1_only,
         } => {
             // It serves the demo alone: of the configuration it reads only
             // `log` and `demo.seed` (the image's production settings do not apply).
@@ -149,6 +153,14 @@ fn main() -> anyhow::Result<()> {
                 }
                 _ => None,
             };
+            let tls = tls.map(|tls| {
+                if !tls_http1_only {
+                    return tls;
+                }
+                let mut config = (*tls).clone();
+                config.alpn_protocols = vec![b"http/1.1".to_vec()];
+                std::sync::Arc::new(config)
+            });
             runtime()?.block_on(async {
                 let listener = TcpListener::bind(listen)
                     .await
