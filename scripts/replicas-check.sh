@@ -25,10 +25,26 @@ done
 [ -x "$BIN" ] || { echo "replicas-check: $BIN is missing (cargo build)" >&2; exit 1; }
 
 exec python3 - "$BIN" <<'PY'
-import hashlib, http.client, json, os, secrets, signal, subprocess, sys, tempfile, threading, time
+import hashlib, http.client, json, os, random, secrets, signal, socket, subprocess, sys, tempfile, threading, time
 
 BIN = sys.argv[1]
-BASE = 47100 + (os.getpid() % 50) * 10      # a block of ports of its own
+
+
+def free_block(size=10):
+    """A block of loopback ports below the ephemeral range (32768+), all free now."""
+    for _ in range(100):
+        base = random.randrange(20000, 30000, size)
+        try:
+            for port in range(base, base + size):
+                with socket.socket() as s:
+                    s.bind(("127.0.0.1", port))
+            return base
+        except OSError:
+            continue
+    raise SystemExit("replicas-check: no free block of ports")
+
+
+BASE = free_block()
 LB, DEMO, REDIS = BASE, BASE + 1, BASE + 9
 REPLICAS = [BASE + 2, BASE + 3, BASE + 4]
 WORK = tempfile.mkdtemp(prefix="replicas-check-")
@@ -76,6 +92,8 @@ def until(check_fn, within, what):
         try:
             if check_fn():
                 return True
+        except SystemExit:
+            raise
         except Exception:
             pass
         time.sleep(0.02)
@@ -112,7 +130,7 @@ def demo_calls(route="restaurants GET /restaurants"):
 
 
 def gateway_env(port):
-    env = dict(os.environ)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}
     env.update({
         "GATEWAY_SERVER__MODE": "production",
         "GATEWAY_SERVER__LISTEN": f"127.0.0.1:{port}",
@@ -131,8 +149,15 @@ def gateway_env(port):
 
 def start_gateway(i):
     port = REPLICAS[i]
-    start(f"gateway{i + 1}", [BIN, "serve"], env=gateway_env(port))
-    until(lambda: request(port, "GET", "/health/ready")[0] == 200, 20, f"gateway {i + 1} ready")
+    name = f"gateway{i + 1}"
+    start(name, [BIN, "serve"], env=gateway_env(port))
+
+    def ready():
+        if procs[name].poll() is not None:
+            raise SystemExit(f"replicas-check: {name} exited; see {WORK}/{name}.log")
+        return request(port, "GET", "/health/ready")[0] == 200
+
+    until(ready, 30, f"gateway {i + 1} ready")
 
 
 def start_redis():
