@@ -116,6 +116,7 @@ fn redis_store(config: &Config, counters: &Arc<CacheCounters>) -> anyhow::Result
     };
     let store = RedisStore::new(
         url,
+        &config.cache.redis_tls,
         config.cache.redis_prefix.clone(),
         config.cache.redis_timeout,
         counters.clone(),
@@ -143,6 +144,7 @@ fn cache_settings(config: &Config) -> CacheSettings {
 fn http_settings(config: &Config) -> HttpSettings {
     let u = &config.upstreams;
     HttpSettings {
+        tls: u.tls.clone(),
         pool_max_idle_per_host: u.pool_max_idle_per_host,
         max_response_bytes: u.max_response_bytes,
         max_attempts: u.retry.max_attempts,
@@ -238,9 +240,20 @@ pub async fn run_with(
     }
     let router = server::router(state.clone(), config.server.max_body_bytes, config.server.max_in_flight);
     let (stopping, stopped) = tokio::sync::oneshot::channel::<()>();
+    let drain = config.server.drain_delay;
+    // The drain window: readiness turns 503 at once, new connections are still
+    // accepted for `server.drain_delay` (balancers take a few probes to notice; every
+    // answer says `Connection: close` meanwhile), then the listener closes and the
+    // requests in flight get `server.shutdown_grace`.
     let signal = async move {
         shutdown.await;
         state.begin_shutdown();
+        tracing::info!(
+            ?drain,
+            "draining: /health/ready answers 503; still accepting connections"
+        );
+        tokio::time::sleep(drain).await;
+        tracing::info!("drain window over: no new connections; finishing the requests in flight");
         let _ = stopping.send(());
     };
     let serving = server::serve_with(listener, router, signal, config.server.header_read_timeout);
@@ -286,7 +299,7 @@ pub async fn shutdown_signal() {
         () = ctrl_c => {},
         () = terminate => {},
     }
-    tracing::info!("shutting down: finishing the requests in flight");
+    tracing::info!("shutdown signal received");
 }
 
 #[cfg(test)]

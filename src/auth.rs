@@ -167,7 +167,12 @@ impl Authenticator {
                 }
             }
             (_, None, Some(url)) => {
-                let jwks = Arc::new(Jwks::new(url.clone(), algorithm, config.jwks_cooldown));
+                let jwks = Arc::new(Jwks::new(
+                    url.clone(),
+                    algorithm,
+                    config.jwks_cooldown,
+                    &config.jwks_tls,
+                ));
                 Jwks::start_refresher(&jwks, config.jwks_refresh);
                 (Keys::Jwks(jwks), None)
             }
@@ -283,11 +288,36 @@ struct Jwks {
 }
 
 impl Jwks {
-    fn new(url: Url, algorithm: Algorithm, cooldown: Duration) -> Self {
-        Self {
-            url: Some(url),
-            ..Self::empty(algorithm).with_cooldown(cooldown)
+    fn new(url: Url, algorithm: Algorithm, cooldown: Duration, tls: &crate::config::TlsFiles) -> Self {
+        let empty = Self::empty(algorithm).with_cooldown(cooldown);
+        // TLS: the platform's roots plus `auth.jwks_tls.ca_file`, an optional client
+        // certificate. Files are checked at start (`Config::validate`).
+        let client = crate::tls::client_builder(Self::client_builder(), tls).and_then(|builder| {
+            builder
+                .build()
+                .map_err(|e| crate::tls::TlsError::from(format!("the JWKS client: {e}")))
+        });
+        match client {
+            Ok(client) => Self {
+                url: Some(url),
+                client,
+                ..empty
+            },
+            Err(error) => {
+                tracing::error!(%error, "auth.jwks_tls: the key set cannot be fetched: every token is refused");
+                empty
+            }
         }
+    }
+
+    /// The JWKS client's settings, before TLS.
+    fn client_builder() -> reqwest::ClientBuilder {
+        // A redirect is an error, never followed: the key set comes from the
+        // configured URL only (the audit's finding 4).
+        reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(Duration::from_secs(3))
+            .connect_timeout(Duration::from_secs(1))
     }
 
     /// A set with no keys and nowhere to fetch them: refuses every token.
@@ -295,13 +325,8 @@ impl Jwks {
         Self {
             url: None,
             algorithm,
-            // A redirect is an error, never followed: the key set comes from the
-            // configured URL only (the audit's finding 4).
-            client: reqwest::Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .timeout(Duration::from_secs(3))
-                .connect_timeout(Duration::from_secs(1))
-                .build()
+            client: crate::tls::client_builder(Self::client_builder(), &Default::default())
+                .and_then(|b| b.build().map_err(|e| crate::tls::TlsError::from(e.to_string())))
                 .unwrap_or_default(),
             keys: RwLock::new(Arc::new(HashMap::new())),
             last_fetch: Mutex::new(None),

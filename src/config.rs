@@ -136,6 +136,46 @@ pub struct ServerConfig {
     /// once its body has arrived.
     #[serde(with = "humantime_serde")]
     pub body_read_timeout: Duration,
+    /// After SIGTERM: `/health/ready` answers `503` at once, and new connections are
+    /// still accepted for this long (while balancers notice), before the listener
+    /// closes and the requests in flight get `server.shutdown_grace` to finish.
+    #[serde(with = "humantime_serde")]
+    pub drain_delay: Duration,
+    /// Proxies (addresses or CIDR blocks, e.g. `10.0.0.0/8`) whose `X-Forwarded-For`
+    /// is believed: the client's address is the last one in it that is not a trusted
+    /// proxy. From anyone else the header is ignored and the peer's address is used.
+    pub trusted_proxies: Vec<String>,
+    /// Response compression.
+    pub compression: CompressionConfig,
+}
+
+/// Response compression, negotiated by `Accept-Encoding` (zstd, then gzip, then br).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CompressionConfig {
+    /// Compress responses at all.
+    pub enabled: bool,
+    /// Smallest response body compressed, in bytes.
+    pub min_bytes: u16,
+    /// gzip level, 1 (fastest) to 9.
+    pub gzip_level: u32,
+    /// Brotli quality, 0 (fastest) to 11.
+    pub br_level: u32,
+    /// zstd level, 1 (fastest) to 19.
+    pub zstd_level: u32,
+}
+
+/// Extra trust and a client certificate for one kind of outbound TLS connection.
+/// The platform's roots are always trusted.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TlsFiles {
+    /// A PEM file of CA certificates trusted besides the platform's.
+    pub ca_file: Option<PathBuf>,
+    /// A PEM client certificate (chain) for mutual TLS; with `client_key_file`.
+    pub client_cert_file: Option<PathBuf>,
+    /// The PEM private key of `client_cert_file`.
+    pub client_key_file: Option<PathBuf>,
 }
 
 /// What the gateway runs as.
@@ -225,6 +265,8 @@ pub struct UpstreamsConfig {
     pub breaker: BreakerConfig,
     /// Settings of one service that differ from the above (`upstreams.overrides.menus.timeout`).
     pub overrides: BTreeMap<String, ServiceOverride>,
+    /// TLS to `https` upstreams: an extra CA, a client certificate.
+    pub tls: TlsFiles,
 }
 
 /// Retries of failed upstream calls: connection failures, timeouts, 502/503/504.
@@ -308,6 +350,8 @@ pub struct AuthConfig {
     pub issuer: Option<String>,
     /// Required `aud` claim, when set.
     pub audience: Option<String>,
+    /// TLS to an `https` `auth.jwks_url`: an extra CA, a client certificate.
+    pub jwks_tls: TlsFiles,
 }
 
 /// A JWT signature algorithm the gateway accepts.
@@ -373,6 +417,8 @@ pub struct CacheConfig {
     /// Freshness per service (`cache.ttl.menus = "30s"`) instead of the upstream's
     /// `max-age`; `"0s"` stops caching that service. Private answers are never cached.
     pub ttl: BTreeMap<String, humantime_serde::Serde<Duration>>,
+    /// TLS to a `rediss://` `cache.redis_url`: an extra CA, a client certificate.
+    pub redis_tls: TlsFiles,
 }
 
 /// Apollo automatic persisted queries, and the safelist for production.
@@ -424,6 +470,7 @@ impl Default for CacheConfig {
             stale_window: Duration::from_secs(300),
             coalesce: true,
             ttl: BTreeMap::new(),
+            redis_tls: TlsFiles::default(),
         }
     }
 }
@@ -507,6 +554,8 @@ pub struct TelemetryConfig {
     /// the `persisted_queries.manifest`'s operations); every other name is
     /// counted as `other`, so clients cannot choose labels.
     pub operation_labels: Vec<String>,
+    /// TLS to an `https` `telemetry.otlp_endpoint`: an extra CA, a client certificate.
+    pub otlp_tls: TlsFiles,
 }
 
 /// Who may see the upstream waterfall. It names internal routes, so production
@@ -544,6 +593,21 @@ impl Default for ServerConfig {
             mode: Mode::Development,
             header_read_timeout: Duration::from_secs(10),
             body_read_timeout: Duration::from_secs(10),
+            drain_delay: Duration::from_secs(5),
+            trusted_proxies: Vec::new(),
+            compression: CompressionConfig::default(),
+        }
+    }
+}
+
+impl Default for CompressionConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            min_bytes: 1024,
+            gzip_level: 1,
+            br_level: 4,
+            zstd_level: 3,
         }
     }
 }
@@ -562,6 +626,7 @@ impl Default for UpstreamsConfig {
             retry: RetryConfig::default(),
             breaker: BreakerConfig::default(),
             overrides: BTreeMap::new(),
+            tls: TlsFiles::default(),
         }
     }
 }
@@ -609,6 +674,7 @@ impl Default for AuthConfig {
             jwks_cooldown: Duration::from_secs(10),
             issuer: None,
             audience: None,
+            jwks_tls: TlsFiles::default(),
         }
     }
 }
@@ -684,6 +750,7 @@ impl Default for TelemetryConfig {
             upstream_trace_secret: None,
             // The app's own operations (schema/operations/).
             operation_labels: ["HomeScreen", "Nearby", "Restaurant"].map(String::from).to_vec(),
+            otlp_tls: TlsFiles::default(),
         }
     }
 }
@@ -895,7 +962,45 @@ impl Config {
             }
         }
         self.validate_security()?;
+        self.validate_transport()?;
         self.validate_log()
+    }
+
+    /// TLS files, trusted proxies, compression levels, the drain window.
+    fn validate_transport(&self) -> Result<(), ConfigError> {
+        for (section, files) in [
+            ("upstreams.tls", &self.upstreams.tls),
+            ("auth.jwks_tls", &self.auth.jwks_tls),
+            ("cache.redis_tls", &self.cache.redis_tls),
+            ("telemetry.otlp_tls", &self.telemetry.otlp_tls),
+        ] {
+            crate::tls::check_files(section, files).map_err(|(key, e)| invalid(key, e.to_string()))?;
+        }
+        for proxy in &self.server.trusted_proxies {
+            if crate::server::IpBlock::parse(proxy).is_none() {
+                return Err(invalid(
+                    "server.trusted_proxies",
+                    format!("`{proxy}` is not an IP address or CIDR block (e.g. 10.0.0.0/8)"),
+                ));
+            }
+        }
+        let c = &self.server.compression;
+        for (key, value, min, max) in [
+            ("server.compression.gzip_level", c.gzip_level, 1, 9),
+            ("server.compression.br_level", c.br_level, 0, 11),
+            ("server.compression.zstd_level", c.zstd_level, 1, 19),
+        ] {
+            if !(min..=max).contains(&value) {
+                return Err(invalid(key, format!("must be between {min} and {max}")));
+            }
+        }
+        if self.server.drain_delay > Duration::from_secs(120) {
+            return Err(invalid("server.drain_delay", "must be at most 2m"));
+        }
+        if self.server.shutdown_grace > Duration::from_secs(600) {
+            return Err(invalid("server.shutdown_grace", "must be at most 10m"));
+        }
+        Ok(())
     }
 
     /// Checks `log.level`: all that the `demo-upstreams` command reads besides the

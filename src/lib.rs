@@ -40,4 +40,5 @@ pub mod graphiql;
 pub mod graphql;
 pub mod server;
 pub mod telemetry;
+pub mod tls;
 pub mod upstream;

@@ -51,9 +51,34 @@ enum Command {
         /// Speed of the demo clock placed orders move on (0 to 1000; 0 stops it).
         #[arg(long, default_value_t = 1.0, value_parser = clock_speed)]
         clock_speed: f64,
+        /// Serve TLS (HTTP/2 or HTTP/1.1 by ALPN) with this PEM certificate chain
+        /// (with `--tls-key`). Plain HTTP/1.1 without it.
+        #[arg(long, value_name = "FILE", requires = "tls_key", conflicts_with = "tls_self_signed")]
+        tls_cert: Option<PathBuf>,
+        /// The PEM private key of `--tls-cert`.
+        #[arg(long, value_name = "FILE", requires = "tls_cert")]
+        tls_key: Option<PathBuf>,
+        /// Serve TLS with a certificate made at start for localhost, 127.0.0.1 and
+        /// ::1, signed by a CA made at start; its certificate is written to a file
+        /// whose path is printed (trust it with `upstreams.tls.ca_file`).
+        #[arg(long)]
+        tls_self_signed: bool,
+        /// With TLS, offer only HTTP/1.1 by ALPN (to compare with HTTP/2).
+        #[arg(long)]
+        tls_http1_only: bool,
     },
     /// Print the schema (SDL).
     Schema,
+    /// Exit 0 when the gateway at `--addr` answers `--path` with 200 (a container
+    /// health check: the image has no curl).
+    Health {
+        /// The gateway's address.
+        #[arg(long, default_value = "127.0.0.1:4000")]
+        addr: SocketAddr,
+        /// The path asked for.
+        #[arg(long, default_value = "/health/live")]
+        path: String,
+    },
     /// Print a bearer token for a user that the configuration accepts.
     Token {
         /// The user's id.
@@ -84,6 +109,8 @@ fn clock_speed(raw: &str) -> Result<f64, String> {
 }
 
 fn main() -> anyhow::Result<()> {
+    // One rustls crypto provider (ring) for every TLS connection of the process.
+    delivery_gateway::tls::install_provider();
     let cli = Cli::parse();
     // Validated per command, after the command line's overrides (`--upstreams`
     // can supply what production mode requires).
@@ -113,6 +140,10 @@ fn main() -> anyhow::Result<()> {
             latency_ms,
             seed,
             clock_speed,
+            tls_cert,
+            tls_key,
+            tls_self_signed,
+            tls_http1_only,
         } => {
             // It serves the demo alone: of the configuration it reads only
             // `log` and `demo.seed` (the image's production settings do not apply).
@@ -124,21 +155,48 @@ fn main() -> anyhow::Result<()> {
                 latency: Duration::from_millis(latency_ms),
                 clock_speed,
             };
+            let tls = match (tls_cert, tls_key) {
+                (Some(cert), Some(key)) => {
+                    Some(delivery_gateway::demo::tls::config_from_files(&cert, &key).context("--tls-cert, --tls-key")?)
+                }
+                _ if tls_self_signed => {
+                    let (tls, ca_pem) = delivery_gateway::demo::tls::self_signed().context("--tls-self-signed")?;
+                    let path = std::env::temp_dir().join(format!("demo-upstreams-ca-{}.pem", std::process::id()));
+                    std::fs::write(&path, ca_pem).with_context(|| format!("writing {}", path.display()))?;
+                    print(&format!("demo CA certificate: {}\n", path.display()));
+                    Some(tls)
+                }
+                _ => None,
+            };
+            let tls = tls.map(|tls| {
+                if !tls_http1_only {
+                    return tls;
+                }
+                let mut config = (*tls).clone();
+                config.alpn_protocols = vec![b"http/1.1".to_vec()];
+                std::sync::Arc::new(config)
+            });
             runtime()?.block_on(async {
                 let listener = TcpListener::bind(listen)
                     .await
                     .with_context(|| format!("binding {listen} (--listen)"))?;
-                tracing::info!(%listen, seed = demo_config.seed, latency_ms, clock_speed, "demo upstreams listening");
+                let scheme = if tls.is_some() { "https" } else { "http" };
+                tracing::info!(%listen, scheme, seed = demo_config.seed, latency_ms, clock_speed, "demo upstreams listening");
                 let demo = delivery_gateway::demo::Demo::new(demo_config);
-                delivery_gateway::demo::serve(listener, demo, app::shutdown_signal())
-                    .await
-                    .context("serving the demo upstreams")
+                let served = match tls {
+                    Some(tls) => {
+                        delivery_gateway::demo::tls::serve_tls(listener, demo, tls, app::shutdown_signal()).await
+                    }
+                    None => delivery_gateway::demo::serve(listener, demo, app::shutdown_signal()).await,
+                };
+                served.context("serving the demo upstreams")
             })
         }
         Command::Schema => {
             print(&graphql::sdl());
             Ok(())
         }
+        Command::Health { addr, path } => health(addr, &path),
         Command::Token { user } => {
             config.validate()?;
             anyhow::ensure!(user > 0, "--user must be a positive user id");
@@ -152,6 +210,25 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// `GET path` on `addr` over plain HTTP/1.0, within 2 s: Ok on a 200.
+fn health(addr: SocketAddr, path: &str) -> anyhow::Result<()> {
+    use std::io::{Read as _, Write as _};
+    let timeout = Duration::from_secs(2);
+    let mut stream =
+        std::net::TcpStream::connect_timeout(&addr, timeout).with_context(|| format!("connecting to {addr}"))?;
+    stream.set_read_timeout(Some(timeout))?;
+    stream.set_write_timeout(Some(timeout))?;
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n")?;
+    let mut head = [0u8; 12];
+    stream.read_exact(&mut head).context("reading the status line")?;
+    anyhow::ensure!(
+        head.starts_with(b"HTTP/1.") && &head[9..12] == b"200",
+        "{addr}{path} answered {:?}",
+        String::from_utf8_lossy(&head)
+    );
+    Ok(())
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {

@@ -236,6 +236,8 @@ fn print_report(text: &str) {
 /// Starts both processes, runs every scenario, and returns the report. The children
 /// are killed when this returns or unwinds.
 async fn run(settings: &Settings) -> anyhow::Result<Report> {
+    // reqwest's TLS has no default provider: the process installs the gateway's.
+    delivery_gateway::tls::install_provider();
     let client = reqwest::Client::builder()
         .no_proxy()
         .build()

@@ -32,6 +32,7 @@ mod stats;
 mod store;
 #[cfg(test)]
 mod tests;
+pub mod tls;
 pub mod wire;
 
 use std::future::Future;
@@ -94,6 +95,8 @@ struct Shared {
 impl Demo {
     /// A demo with `config`'s seed, every service at the base latency, counters at 0.
     pub fn new(config: DemoConfig) -> Demo {
+        // The demo may serve TLS, and its callers' clients need the provider.
+        crate::tls::install_provider();
         Demo {
             shared: Arc::new(Shared {
                 seed: config.seed,

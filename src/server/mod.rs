@@ -15,6 +15,9 @@ mod observe;
 pub mod persisted;
 mod playground;
 mod subscriptions;
+mod transport;
+
+pub use transport::{ClientAddr, IpBlock, PeerAddr, client_addr};
 
 use std::{
     future::Future,
@@ -88,6 +91,10 @@ struct Inner {
     trust_client_trace: bool,
     /// Subscriptions: the shared polls, the transports' limits and shutdown.
     live: subscriptions::Live,
+    /// Response compression.
+    compression: crate::config::CompressionConfig,
+    /// Proxies whose `X-Forwarded-For` is believed (`server.trusted_proxies`).
+    trusted_proxies: Arc<[IpBlock]>,
 }
 
 impl AppState {
@@ -142,6 +149,13 @@ impl AppState {
                 serve_metrics: config.telemetry.metrics && config.telemetry.metrics_listen.is_none(),
                 trust_client_trace: config.trusts_client_trace(),
                 live: subscriptions::Live::new(config, upstreams_for_polls),
+                compression: config.server.compression.clone(),
+                trusted_proxies: config
+                    .server
+                    .trusted_proxies
+                    .iter()
+                    .filter_map(|p| IpBlock::parse(p))
+                    .collect(),
             }),
         }
     }
@@ -203,11 +217,36 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 }
 
 impl AppState {
-    /// Marks the gateway as shutting down: `/health/ready` answers `503` from now on.
+    /// Marks the gateway as shutting down: `/health/ready` answers `503` from now on,
+    /// and every HTTP/1 answer carries `Connection: close`.
     pub fn begin_shutdown(&self) {
         self.inner.shutting_down.store(true, Ordering::Relaxed);
         self.inner.live.shut_down();
     }
+
+    /// Whether [`AppState::begin_shutdown`] was called.
+    pub fn shutting_down(&self) -> bool {
+        self.inner.shutting_down.load(Ordering::Relaxed)
+    }
+}
+
+/// Puts the client's address ([`ClientAddr`]) on the request, and `Connection:
+/// close` on the answer while the gateway drains.
+async fn connection_policy(
+    State(state): State<AppState>,
+    mut request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    if let Some(PeerAddr(peer)) = request.extensions().get::<PeerAddr>().copied() {
+        let client = client_addr(peer.ip(), request.headers(), &state.inner.trusted_proxies);
+        request.extensions_mut().insert(ClientAddr(client));
+    }
+    let version = request.version();
+    let mut response = next.run(request).await;
+    if state.shutting_down() {
+        transport::close_when_draining(response.headers_mut(), version);
+    }
+    response
 }
 
 /// All routes, with request ids, tracing, CORS, the body limit and load shedding.
@@ -215,6 +254,8 @@ pub fn router(state: AppState, max_body_bytes: usize, max_in_flight: usize) -> R
     let x_request_id = header::HeaderName::from_static("x-request-id");
     let cors = state.inner.cors.clone();
     let trust_client_trace = state.inner.trust_client_trace;
+    let compression = state.inner.compression.clone();
+    let trusted = state.inner.trusted_proxies.clone();
     let slots = Arc::new(tokio::sync::Semaphore::new(max_in_flight));
     let body_limits = body::BodyLimits {
         deadline: state.inner.body_read_timeout,
@@ -230,12 +271,15 @@ pub fn router(state: AppState, max_body_bytes: usize, max_in_flight: usize) -> R
         .route("/health/ready", get(ready))
         .route("/schema.graphql", get(schema_sdl))
         .route("/metrics", get(metrics))
-        .with_state(state)
+        .with_state(state.clone())
         .merge(crate::graphiql::asset_router())
-        .layer(DefaultBodyLimit::max(max_body_bytes))
+        .layer(axum::middleware::from_fn_with_state(state, connection_policy))
+        .layer(DefaultBodyLimit::max(max_body_bytes));
+    let router = transport::decompress(router, max_body_bytes);
+    let router = transport::compress(router, &compression)
         .layer(PropagateRequestIdLayer::new(x_request_id.clone()))
         .layer(
-            TraceLayer::new_for_http().make_span_with(|request: &axum::http::Request<_>| {
+            TraceLayer::new_for_http().make_span_with(move |request: &axum::http::Request<_>| {
                 let route = request
                     .extensions()
                     .get::<axum::extract::MatchedPath>()
@@ -246,13 +290,20 @@ pub fn router(state: AppState, max_body_bytes: usize, max_in_flight: usize) -> R
                     .get("x-request-id")
                     .and_then(|v| v.to_str().ok())
                     .unwrap_or_default();
+                // The client's address: behind trusted proxies, from X-Forwarded-For.
+                let client = request
+                    .extensions()
+                    .get::<PeerAddr>()
+                    .map(|peer| client_addr(peer.0.ip(), request.headers(), &trusted).to_string())
+                    .unwrap_or_default();
                 let span = tracing::info_span!(
                     "request",
                     otel.name = %format_args!("{} {route}", request.method()),
                     otel.kind = "server",
                     method = %request.method(),
                     route,
-                    request_id = id
+                    request_id = id,
+                    client
                 );
                 // With trace export on, the client's W3C context is the parent.
                 let header = |name: &str| request.headers().get(name).and_then(|v| v.to_str().ok());
@@ -306,10 +357,9 @@ pub async fn serve_with(
     // itself, and `done` closes once every connection has ended.
     let (stop, stopping) = tokio::sync::watch::channel(false);
     let (done, mut all_done) = tokio::sync::mpsc::channel::<()>(1);
-    let service = hyper_util::service::TowerToHyperService::new(router);
     tokio::pin!(shutdown);
     loop {
-        let (stream, _peer) = tokio::select! {
+        let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(accepted) => accepted,
                 Err(error) => {
@@ -322,9 +372,17 @@ pub async fn serve_with(
             () = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
+        // Each request of the connection carries its peer's address.
+        let service = hyper_util::service::TowerToHyperService::new(tower::ServiceExt::map_request(
+            router.clone(),
+            move |mut request: axum::http::Request<hyper::body::Incoming>| {
+                request.extensions_mut().insert(PeerAddr(peer));
+                request
+            },
+        ));
         // Upgrades: subscriptions over WebSocket (server/subscriptions.rs).
         let connection = builder
-            .serve_connection(TokioIo::new(stream), service.clone())
+            .serve_connection(TokioIo::new(stream), service)
             .with_upgrades();
         let (mut stopping, done) = (stopping.clone(), done.clone());
         tokio::spawn(async move {

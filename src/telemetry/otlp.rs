@@ -14,7 +14,7 @@ use opentelemetry::{
     propagation::{Extractor, Injector, TextMapPropagator},
     trace::TracerProvider as _,
 };
-use opentelemetry_otlp::WithExportConfig;
+use opentelemetry_otlp::{WithExportConfig, WithHttpConfig};
 use opentelemetry_sdk::{
     Resource,
     propagation::TraceContextPropagator,
@@ -74,8 +74,27 @@ pub(super) fn provider(
     if url.path() == "/" {
         url.set_path("/v1/traces");
     }
+    // TLS (rustls on `ring`): the platform's roots plus `telemetry.otlp_tls.ca_file`,
+    // an optional client certificate. The exporter runs on its own thread, so the
+    // blocking client, built on a thread of its own as the exporter does (building
+    // one inside an async runtime panics).
+    let tls = config.otlp_tls.clone();
+    let client = std::thread::spawn(move || {
+        crate::tls::blocking_client_builder(
+            reqwest::blocking::Client::builder().timeout(std::time::Duration::from_secs(5)),
+            &tls,
+        )
+        .map_err(|e| format!("telemetry.otlp_tls: {e}"))?
+        .build()
+        .map_err(|e| format!("the OTLP client: {e}"))
+    })
+    .join()
+    .map_err(|_| "building the OTLP client panicked".to_owned())
+    .and_then(|built| built)
+    .map_err(opentelemetry_otlp::ExporterBuildError::InternalFailure)?;
     let exporter = opentelemetry_otlp::SpanExporter::builder()
         .with_http()
+        .with_http_client(client)
         .with_endpoint(url.as_str())
         .with_timeout(std::time::Duration::from_secs(5))
         .build()?;

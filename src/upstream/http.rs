@@ -65,6 +65,8 @@ pub struct HttpSettings {
     pub base_backoff: Duration,
     /// Longest backoff, and the longest `Retry-After` honoured.
     pub max_backoff: Duration,
+    /// TLS to `https` upstreams (`upstreams.tls`).
+    pub tls: crate::config::TlsFiles,
 }
 
 /// One service's client, settings and protections.
@@ -186,7 +188,7 @@ impl Upstreams {
         services: HashMap<Service, ServiceSettings>,
         http: HttpSettings,
         caching: Caching,
-    ) -> reqwest::Result<Self> {
+    ) -> anyhow::Result<Self> {
         let Caching {
             cache,
             coalesce,
@@ -195,7 +197,10 @@ impl Upstreams {
         } = caching;
         let mut endpoints = HashMap::with_capacity(services.len());
         for (service, settings) in services {
-            let client = Client::builder()
+            // TLS (rustls on `ring`): the platform's roots plus `upstreams.tls.ca_file`,
+            // an optional client certificate; HTTP/2 when the upstream offers it by
+            // ALPN. One client, so one pool, per service.
+            let client = crate::tls::client_builder(Client::builder(), &http.tls)?
                 .connect_timeout(settings.connect_timeout)
                 .pool_max_idle_per_host(http.pool_max_idle_per_host)
                 // An upstream's redirect is an error, never followed: reqwest would

@@ -23,4 +23,6 @@ mod schema;
 mod security;
 mod shapes;
 mod subscriptions;
+mod tls;
+mod transport;
 mod values;

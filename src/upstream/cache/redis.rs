@@ -51,15 +51,18 @@ pub struct RedisStore {
 }
 
 impl RedisStore {
-    /// A store for `url` (not connected yet: the first operation connects).
+    /// A store for `url` (not connected yet: the first operation connects). A
+    /// `rediss://` URL connects with TLS: the platform's roots plus `tls.ca_file`,
+    /// and `tls`' client certificate (`cache.redis_tls`).
     pub fn new(
         url: &str,
+        tls: &crate::config::TlsFiles,
         prefix: String,
         timeout: Duration,
         counters: std::sync::Arc<CacheCounters>,
-    ) -> redis::RedisResult<Self> {
+    ) -> Result<Self, crate::tls::TlsError> {
         Ok(Self {
-            client: redis::Client::open(url)?,
+            client: crate::tls::redis_client(url, tls)?,
             prefix,
             timeout,
             read_timeout: DEFAULT_READ_TIMEOUT.min(timeout),
