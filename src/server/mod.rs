@@ -381,9 +381,7 @@ pub async fn serve_with(
             },
         ));
         // Upgrades: subscriptions over WebSocket (server/subscriptions.rs).
-        let connection = builder
-            .serve_connection(TokioIo::new(stream), service)
-            .with_upgrades();
+        let connection = builder.serve_connection(TokioIo::new(stream), service).with_upgrades();
         let (mut stopping, done) = (stopping.clone(), done.clone());
         tokio::spawn(async move {
             let _done = done;
