@@ -162,6 +162,7 @@ impl Shapes {
             errors: &response.errors,
             propagate: on_error == OnError::Propagate,
             path: Vec::new(),
+            memo: HashMap::default(),
         };
         // The root is an object even when no field of it could be made.
         if response.data == Value::Null {
@@ -171,12 +172,7 @@ impl Shapes {
             base: BaseType::Named(Name::new(root)),
             nullable: true,
         };
-        walk.complete(
-            &mut response.data,
-            &root_type,
-            &[&operation.selection_set.node],
-            &mut None,
-        );
+        walk.complete(&mut response.data, &root_type, &[&operation.selection_set.node]);
     }
 }
 
@@ -280,20 +276,16 @@ struct Walk<'a> {
     errors: &'a [ServerError],
     propagate: bool,
     path: Vec<Step<'a>>,
+    /// Each object type's grouped selection, under the selection sets it groups
+    /// (by address: a field's sets live in its parent's groups, shared by every
+    /// object at that position, so twenty restaurants of a page group once).
+    memo: HashMap<(usize, usize), Option<Rc<[Group<'a>]>>, foldhash::fast::RandomState>,
 }
 
 impl<'a> Walk<'a> {
     /// Shapes `value`, at a position of type `ty` selected by `sets`; `false` when
     /// it ends up null in a Non-Null position (and the caller must be nulled).
-    /// `groups` carries an object type's grouped selection between the items of
-    /// one list.
-    fn complete(
-        &mut self,
-        value: &mut Value,
-        ty: &Type,
-        sets: &[&'a SelectionSet],
-        groups: &mut Option<Option<Rc<[Group<'a>]>>>,
-    ) -> bool {
+    fn complete(&mut self, value: &mut Value, ty: &Type, sets: &[&'a SelectionSet]) -> bool {
         if *value == Value::Null {
             let object = matches!(&ty.base, BaseType::Named(name) if self.shapes.objects.contains_key(name.as_str()));
             if !(object && self.errors_below()) {
@@ -307,11 +299,10 @@ impl<'a> Walk<'a> {
         }
         let completed = match (&ty.base, &mut *value) {
             (BaseType::List(item), Value::List(items)) => {
-                let mut item_groups = None;
                 let mut completed = true;
                 for (index, one) in items.iter_mut().enumerate() {
                     self.path.push(Step::Index(index));
-                    completed &= self.complete(one, item, sets, &mut item_groups);
+                    completed &= self.complete(one, item, sets);
                     self.path.pop();
                     if !completed && self.propagate {
                         break;
@@ -321,13 +312,21 @@ impl<'a> Walk<'a> {
             }
             (BaseType::Named(name), Value::Object(map)) => match self.shapes.objects.get(name.as_str()) {
                 None => true,
-                Some(fields) => match groups
-                    .get_or_insert_with(|| self.groups(name.as_str(), fields, sets))
-                    .clone()
-                {
-                    None => true,
-                    Some(groups) => self.complete_object(map, &groups),
-                },
+                Some(fields) => {
+                    let key = (sets.as_ptr().addr(), name.as_str().as_ptr().addr());
+                    let groups = match self.memo.get(&key) {
+                        Some(groups) => groups.clone(),
+                        None => {
+                            let groups = self.groups(name.as_str(), fields, sets);
+                            self.memo.insert(key, groups.clone());
+                            groups
+                        }
+                    };
+                    match groups {
+                        None => true,
+                        Some(groups) => self.complete_object(map, &groups),
+                    }
+                }
             },
             // Leaves, and anything execution made that the schema does not describe.
             _ => true,
@@ -371,7 +370,7 @@ impl<'a> Walk<'a> {
                 }
                 None => None,
             };
-            let completed = child.is_none_or(|child| self.complete(child, ty, &group.sets, &mut None));
+            let completed = child.is_none_or(|child| self.complete(child, ty, &group.sets));
             self.path.pop();
             if !completed {
                 return false;
