@@ -48,11 +48,6 @@ struct Entry {
     id: u64,
     outcome: Shared<BoxFuture<'static, Flight>>,
     deadline: Arc<FlightDeadline>,
-    /// Requests waiting for the call: when the last one leaves (answered, past
-    /// its deadline, or gone with its client), the call is of no use to anyone.
-    waiters: usize,
-    /// Ends the call's task; set once it is spawned.
-    abort: Option<tokio::task::AbortHandle>,
 }
 
 /// The deadline a shared call runs under: the latest among the requests that
@@ -96,31 +91,6 @@ struct Leave {
     id: u64,
 }
 
-/// One request's wait for a flight. Dropped when the request stops waiting, for
-/// whatever reason; the last one out cancels the call and forgets the flight, so
-/// that nobody joins a call that is being cancelled.
-struct Waiting {
-    map: InFlight,
-    key: String,
-    id: u64,
-}
-
-impl Drop for Waiting {
-    fn drop(&mut self) {
-        let mut calls = self.map.lock().unwrap_or_else(|p| p.into_inner());
-        let Some(entry) = calls.get_mut(&self.key).filter(|entry| entry.id == self.id) else {
-            return;
-        };
-        entry.waiters = entry.waiters.saturating_sub(1);
-        if entry.waiters == 0 {
-            if let Some(abort) = entry.abort.take() {
-                abort.abort();
-            }
-            calls.remove(&self.key);
-        }
-    }
-}
-
 impl Drop for Leave {
     fn drop(&mut self) {
         let mut calls = self.map.lock().unwrap_or_else(|p| p.into_inner());
@@ -154,18 +124,12 @@ impl Flights {
         V: Send + Sync + 'static,
         Fut: Future<Output = Result<Option<Arc<Answer<V>>>, UpstreamError>> + Send + 'static,
     {
-        let (shared, start, waiting) = {
+        let (shared, start) = {
             let mut calls = self.calls.lock().unwrap_or_else(|p| p.into_inner());
-            if let Some(flight) = calls.get_mut(&text) {
+            if let Some(flight) = calls.get(&text) {
                 CacheCounters::add(&counters.coalesced, 1);
                 flight.deadline.extend(deadline);
-                flight.waiters += 1;
-                let waiting = Waiting {
-                    map: self.calls.clone(),
-                    key: text,
-                    id: flight.id,
-                };
-                (flight.outcome.clone(), None, waiting)
+                (flight.outcome.clone(), None)
             } else {
                 let flight_deadline = Arc::new(FlightDeadline::new(deadline));
                 let id = self.next_id.fetch_add(1, Ordering::Relaxed);
@@ -189,29 +153,21 @@ impl Flights {
                         id,
                         outcome: flight.clone(),
                         deadline: flight_deadline.clone(),
-                        waiters: 1,
-                        abort: None,
                     },
                 );
-                let waiting = Waiting {
-                    map: self.calls.clone(),
-                    key: text.clone(),
-                    id,
-                };
                 let leave = Leave {
                     map: self.calls.clone(),
                     key: text,
                     id,
                 };
-                (flight, Some((leave, sender, flight_deadline)), waiting)
+                (flight, Some((leave, sender, flight_deadline)))
             }
         };
         // The task starts once the map's lock is released, so the guard can
         // always take it, even when the task is dropped the moment it is spawned.
         if let Some((leave, sender, flight_deadline)) = start {
-            let (key, id) = (leave.key.clone(), leave.id);
             let call = run(flight_deadline);
-            let task = tokio::spawn(
+            tokio::spawn(
                 async move {
                     // Owned by the task: whatever ends the task ends the entry.
                     let leave = leave;
@@ -223,11 +179,6 @@ impl Flights {
                 }
                 .in_current_span(),
             );
-            // Cancellable once spawned: the last waiter to leave aborts it.
-            let mut calls = self.calls.lock().unwrap_or_else(|p| p.into_inner());
-            if let Some(entry) = calls.get_mut(&key).filter(|entry| entry.id == id) {
-                entry.abort = Some(task.abort_handle());
-            }
         }
         // Each caller waits until its own deadline only: one whose deadline is
         // shorter than the call's gives up alone.
@@ -237,7 +188,6 @@ impl Flights {
                 .unwrap_or_else(|_| Err(UpstreamError::new(service, route, ErrorKind::DeadlineExceeded))),
             None => shared.await,
         };
-        drop(waiting);
         let answer = outcome?;
         Ok(answer.and_then(|any| any.downcast::<Answer<V>>().ok()))
     }
