@@ -10,7 +10,11 @@
 
 use std::{collections::HashSet, path::Path, sync::Arc, sync::RwLock, time::Duration};
 
-use prometheus::{Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder};
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
+    core::{Collector, Desc},
+    proto::{Counter, Metric, MetricFamily, MetricType},
+};
 
 /// Most names `telemetry.operation_labels` may list (a manifest's operations come
 /// on top: the operator chose those too).
@@ -278,6 +282,23 @@ impl Metrics {
         self.inner.cache.with_label_values(&[cache, result]).inc();
     }
 
+    /// Exports a count kept elsewhere (an atomic of another layer) as the counter
+    /// `name` (prefixed `gateway_`), read by `read` at each scrape, so the count
+    /// has one source. `read` must never go down. Fails when `name` is taken or
+    /// is not a metric name.
+    pub fn count_from(
+        &self,
+        name: &str,
+        help: &str,
+        read: impl Fn() -> u64 + Send + Sync + 'static,
+    ) -> prometheus::Result<()> {
+        let desc = Desc::new(name.to_owned(), help.to_owned(), Vec::new(), Default::default())?;
+        self.inner.registry.register(Box::new(CountFrom {
+            desc,
+            read: Box::new(read),
+        }))
+    }
+
     /// Everything, in the Prometheus text format (version 0.0.4).
     pub fn render(&self) -> String {
         let mut out = Vec::with_capacity(16 * 1024);
@@ -285,6 +306,32 @@ impl Metrics {
         // constructors above rule out.
         let _ = TextEncoder::new().encode(&self.inner.registry.gather(), &mut out);
         String::from_utf8(out).unwrap_or_default()
+    }
+}
+
+/// A counter whose value is read from elsewhere at each scrape
+/// ([`Metrics::count_from`]).
+struct CountFrom {
+    desc: Desc,
+    read: Box<dyn Fn() -> u64 + Send + Sync>,
+}
+
+impl Collector for CountFrom {
+    fn desc(&self) -> Vec<&Desc> {
+        vec![&self.desc]
+    }
+
+    fn collect(&self) -> Vec<MetricFamily> {
+        let mut counter = Counter::default();
+        counter.set_value((self.read)() as f64);
+        let mut metric = Metric::default();
+        metric.set_counter(counter);
+        let mut family = MetricFamily::default();
+        family.set_name(self.desc.fq_name.clone());
+        family.set_help(self.desc.help.clone());
+        family.set_field_type(MetricType::COUNTER);
+        family.set_metric(vec![metric]);
+        vec![family]
     }
 }
 
@@ -348,5 +395,28 @@ mod tests {
         assert!(text.contains(r#"gateway_upstream_errors_total{kind="timeout",route="GET /menus",service="menus"} 1"#));
         assert!(text.contains("gateway_upstream_batch_size_sum{route=\"GET /menus\",service=\"menus\"} 40"));
         assert!(text.contains("# TYPE gateway_graphql_requests_in_flight gauge"));
+    }
+
+    #[test]
+    fn a_count_kept_elsewhere_is_a_counter_read_at_each_scrape() {
+        use std::sync::atomic::{AtomicU64, Ordering};
+
+        let metrics = Metrics::new();
+        let count = Arc::new(AtomicU64::new(0));
+        let read = count.clone();
+        metrics
+            .count_from("things_total", "Things", move || read.load(Ordering::Relaxed))
+            .unwrap();
+        assert!(
+            metrics
+                .render()
+                .contains("# TYPE gateway_things_total counter\ngateway_things_total 0\n")
+        );
+        count.store(3, Ordering::Relaxed);
+        assert!(metrics.render().contains("\ngateway_things_total 3\n"));
+        assert!(
+            metrics.count_from("things_total", "Again", || 0).is_err(),
+            "a name is exported once"
+        );
     }
 }

@@ -13,10 +13,23 @@
 //! deadline is shorter gives up alone (`DEADLINE_EXCEEDED` for it, the call goes
 //! on for the others): a client that sends `X-Request-Timeout-Ms: 8` cannot make
 //! another user's request fail.
+//!
+//! **A call nobody waits for is cancelled.** Each caller holds a [`Waiter`] while
+//! it waits (taken under the map's lock as it starts or joins the call); it is
+//! dropped when the caller stops waiting for whatever reason: the outcome came,
+//! its own deadline passed, or its request's future was dropped (the client went
+//! away). When the call has ended its entry is gone already and that is all;
+//! before then, the last one out decides, under the map's lock, that the call is
+//! abandoned: it takes the entry out of the map and aborts the call's task, which
+//! closes the upstream connection. As the decision and every join take the same
+//! lock, a caller either joined before (and so kept the call alive) or finds no
+//! entry and starts a fresh call: nobody ever joins a call being cancelled.
+//!
 //! The call leaves the map the moment it ends, so nothing is cached here: a drop
 //! guard inside its task removes the entry on every exit path (an answer, an
-//! error, a panic, or the task being dropped when the runtime shuts down), so an
-//! entry can never outlive its call.
+//! error, a panic, an abort, or the task being dropped when the runtime shuts
+//! down), so an entry can never outlive its call. A call whose task panics gives
+//! its waiters an error.
 
 use std::{
     any::Any,
@@ -34,6 +47,7 @@ use futures_util::{
     future::{BoxFuture, Shared},
 };
 use reqwest::Method;
+use tokio::task::AbortHandle;
 use tracing::Instrument;
 use url::Url;
 
@@ -48,6 +62,12 @@ struct Entry {
     id: u64,
     outcome: Shared<BoxFuture<'static, Flight>>,
     deadline: Arc<FlightDeadline>,
+    /// Callers waiting for the outcome: one [`Waiter`] each. Changed only under
+    /// the map's lock; the entry goes when it reaches zero.
+    waiters: usize,
+    /// Ends the call's task. Set as soon as the task is spawned, which is before
+    /// its first caller can stop waiting (nothing awaits in between).
+    abort: Option<AbortHandle>,
 }
 
 /// The deadline a shared call runs under: the latest among the requests that
@@ -91,6 +111,38 @@ struct Leave {
     id: u64,
 }
 
+/// One caller's wait for a flight, from the moment it starts or joins the call
+/// (under the map's lock) until it stops waiting, for whatever reason. The last
+/// one to go takes the entry out of the map and aborts the call.
+struct Waiter {
+    map: InFlight,
+    key: String,
+    id: u64,
+}
+
+impl Drop for Waiter {
+    fn drop(&mut self) {
+        let abandoned = {
+            let mut calls = self.map.lock().unwrap_or_else(|p| p.into_inner());
+            // No entry of this flight: the call has ended (or was abandoned) already.
+            let Some(entry) = calls.get_mut(&self.key).filter(|entry| entry.id == self.id) else {
+                return;
+            };
+            entry.waiters = entry.waiters.saturating_sub(1);
+            if entry.waiters > 0 {
+                return;
+            }
+            // Decided under the lock: from here on a caller starts a new call.
+            calls.remove(&self.key)
+        };
+        // Aborted once the lock is released: the task's own guard takes the lock
+        // if it is dropped in place (a runtime shutting down).
+        if let Some(abort) = abandoned.and_then(|entry| entry.abort) {
+            abort.abort();
+        }
+    }
+}
+
 impl Drop for Leave {
     fn drop(&mut self) {
         let mut calls = self.map.lock().unwrap_or_else(|p| p.into_inner());
@@ -124,12 +176,18 @@ impl Flights {
         V: Send + Sync + 'static,
         Fut: Future<Output = Result<Option<Arc<Answer<V>>>, UpstreamError>> + Send + 'static,
     {
-        let (shared, start) = {
+        let (shared, start, waiter) = {
             let mut calls = self.calls.lock().unwrap_or_else(|p| p.into_inner());
-            if let Some(flight) = calls.get(&text) {
+            if let Some(flight) = calls.get_mut(&text) {
                 CacheCounters::add(&counters.coalesced, 1);
                 flight.deadline.extend(deadline);
-                (flight.outcome.clone(), None)
+                flight.waiters += 1;
+                let waiter = Waiter {
+                    map: self.calls.clone(),
+                    key: text,
+                    id: flight.id,
+                };
+                (flight.outcome.clone(), None, waiter)
             } else {
                 let flight_deadline = Arc::new(FlightDeadline::new(deadline));
                 let id = self.next_id.fetch_add(1, Ordering::Relaxed);
@@ -153,21 +211,29 @@ impl Flights {
                         id,
                         outcome: flight.clone(),
                         deadline: flight_deadline.clone(),
+                        waiters: 1,
+                        abort: None,
                     },
                 );
+                let waiter = Waiter {
+                    map: self.calls.clone(),
+                    key: text.clone(),
+                    id,
+                };
                 let leave = Leave {
                     map: self.calls.clone(),
                     key: text,
                     id,
                 };
-                (flight, Some((leave, sender, flight_deadline)))
+                (flight, Some((leave, sender, flight_deadline)), waiter)
             }
         };
         // The task starts once the map's lock is released, so the guard can
         // always take it, even when the task is dropped the moment it is spawned.
         if let Some((leave, sender, flight_deadline)) = start {
+            let (key, id) = (leave.key.clone(), leave.id);
             let call = run(flight_deadline);
-            tokio::spawn(
+            let task = tokio::spawn(
                 async move {
                     // Owned by the task: whatever ends the task ends the entry.
                     let leave = leave;
@@ -179,15 +245,25 @@ impl Flights {
                 }
                 .in_current_span(),
             );
+            // This caller's `waiter` is still here, so the entry is (unless the
+            // call has ended already): its last waiter will be able to abort it.
+            let mut calls = self.calls.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(entry) = calls.get_mut(&key).filter(|entry| entry.id == id) {
+                entry.abort = Some(task.abort_handle());
+            }
         }
         // Each caller waits until its own deadline only: one whose deadline is
-        // shorter than the call's gives up alone.
+        // shorter than the call's gives up alone. Dropping this future (the
+        // client went away) drops `waiter` too.
         let outcome = match deadline {
             Some(deadline) => tokio::time::timeout_at(deadline.into(), shared)
                 .await
                 .unwrap_or_else(|_| Err(UpstreamError::new(service, route, ErrorKind::DeadlineExceeded))),
             None => shared.await,
         };
+        // Done waiting, whatever the outcome: past its deadline, this caller
+        // leaves like one whose client went away.
+        drop(waiter);
         let answer = outcome?;
         Ok(answer.and_then(|any| any.downcast::<Answer<V>>().ok()))
     }
@@ -223,6 +299,28 @@ mod tests {
 
     fn entries(flights: &Flights) -> usize {
         flights.calls.lock().unwrap().len()
+    }
+
+    /// How many callers wait for the flight of [`key`] (0: none in flight).
+    fn waiters(flights: &Flights) -> usize {
+        flights
+            .calls
+            .lock()
+            .unwrap()
+            .get(&key())
+            .map_or(0, |entry| entry.waiters)
+    }
+
+    /// A call that says when it starts, never ends by itself, and whose future,
+    /// when dropped, drops `dropped` (its receiver then reads an error).
+    async fn pending_call(
+        started: tokio::sync::oneshot::Sender<()>,
+        dropped: tokio::sync::oneshot::Sender<()>,
+    ) -> Result<Option<Arc<Answer<u32>>>, UpstreamError> {
+        let _dropped_with_me = dropped;
+        let _ = started.send(());
+        std::future::pending::<()>().await;
+        answer(0)
     }
 
     const AT: (Service, &str) = (Service::Restaurants, "GET /x");
@@ -376,5 +474,127 @@ mod tests {
         drop(joined);
         drop(runtime);
         assert_eq!(entries(&flights), 0, "the dropped call's entry is gone");
+    }
+
+    #[tokio::test]
+    async fn the_last_caller_leaving_cancels_the_call_and_forgets_it() {
+        let flights = Arc::new(Flights::default());
+        let counters = Arc::new(CacheCounters::default());
+        let (started, has_started) = tokio::sync::oneshot::channel();
+        let (dropped, was_dropped) = tokio::sync::oneshot::channel();
+        let caller = {
+            let (flights, counters) = (flights.clone(), counters.clone());
+            tokio::spawn(async move {
+                flights
+                    .join::<u32, _>(&counters, AT, key(), None, move |_| pending_call(started, dropped))
+                    .await
+            })
+        };
+        has_started.await.unwrap();
+        assert_eq!(waiters(&flights), 1);
+
+        // The caller's request goes away (its client disconnected).
+        caller.abort();
+
+        assert!(was_dropped.await.is_err(), "the call's future was dropped");
+        assert_eq!(entries(&flights), 0, "the abandoned call's entry is gone");
+    }
+
+    #[tokio::test]
+    async fn a_caller_past_its_deadline_leaves_too_and_the_call_is_cancelled() {
+        let flights = Flights::default();
+        let counters = CacheCounters::default();
+        let (started, _has_started) = tokio::sync::oneshot::channel();
+        let (dropped, was_dropped) = tokio::sync::oneshot::channel();
+        let deadline = Instant::now() + Duration::from_millis(8);
+        let gave_up = flights
+            .join::<u32, _>(&counters, AT, key(), Some(deadline), move |_| {
+                pending_call(started, dropped)
+            })
+            .await;
+        assert!(matches!(gave_up, Err(e) if matches!(e.kind, ErrorKind::DeadlineExceeded)));
+        assert_eq!(entries(&flights), 0, "gone as its only caller gave up");
+        assert!(was_dropped.await.is_err(), "the call's future was dropped");
+    }
+
+    #[tokio::test]
+    async fn one_of_two_callers_leaving_lets_the_call_go_on_for_the_other() {
+        let flights = Arc::new(Flights::default());
+        let counters = Arc::new(CacheCounters::default());
+        let runs = Arc::new(AtomicU64::new(0));
+        let (release, released) = tokio::sync::oneshot::channel::<()>();
+        let (dropped, mut was_dropped) = tokio::sync::oneshot::channel::<()>();
+        let caller = |release_on: Option<tokio::sync::oneshot::Receiver<()>>, dropped| {
+            let (flights, counters, runs) = (flights.clone(), counters.clone(), runs.clone());
+            tokio::spawn(async move {
+                flights
+                    .join::<u32, _>(&counters, AT, key(), None, move |_| async move {
+                        let _dropped_with_me: tokio::sync::oneshot::Sender<()> = dropped;
+                        runs.fetch_add(1, Ordering::Relaxed);
+                        if let Some(released) = release_on {
+                            let _ = released.await;
+                        }
+                        answer(7)
+                    })
+                    .await
+            })
+        };
+        let first = caller(Some(released), dropped);
+        while runs.load(Ordering::Relaxed) == 0 {
+            tokio::task::yield_now().await;
+        }
+        let (unused, _) = tokio::sync::oneshot::channel();
+        let second = caller(None, unused);
+        while counters.snapshot().coalesced == 0 {
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(waiters(&flights), 2);
+
+        // The first caller's request goes away; once its task is gone, so is its wait.
+        first.abort();
+        assert!(first.await.is_err_and(|e| e.is_cancelled()));
+        assert_eq!(waiters(&flights), 1, "the second still waits");
+        assert!(
+            matches!(
+                was_dropped.try_recv(),
+                Err(tokio::sync::oneshot::error::TryRecvError::Empty)
+            ),
+            "the call goes on"
+        );
+
+        let _ = release.send(());
+        assert_eq!(second.await.unwrap().unwrap().unwrap().value, 7);
+        assert_eq!(runs.load(Ordering::Relaxed), 1, "one call for both");
+        assert_eq!(entries(&flights), 0);
+    }
+
+    #[tokio::test]
+    async fn a_caller_after_the_cancel_starts_a_new_call() {
+        let flights = Arc::new(Flights::default());
+        let counters = Arc::new(CacheCounters::default());
+        let (started, has_started) = tokio::sync::oneshot::channel();
+        let (dropped, was_dropped) = tokio::sync::oneshot::channel();
+        let abandoned = {
+            let (flights, counters) = (flights.clone(), counters.clone());
+            tokio::spawn(async move {
+                flights
+                    .join::<u32, _>(&counters, AT, key(), None, move |_| pending_call(started, dropped))
+                    .await
+            })
+        };
+        has_started.await.unwrap();
+        abandoned.abort();
+        assert!(abandoned.await.is_err_and(|e| e.is_cancelled()));
+        // The entry went with the last caller, before the call's task was even
+        // aborted: whatever that task does next, a new caller does not join it.
+        assert_eq!(entries(&flights), 0);
+
+        let next = flights
+            .join::<u32, _>(&counters, AT, key(), None, |_| async { answer(2) })
+            .await;
+        assert_eq!(next.unwrap().unwrap().value, 2, "a new call ran");
+        assert_eq!(counters.snapshot().coalesced, 0, "nobody joined the cancelled call");
+        assert!(was_dropped.await.is_err(), "the abandoned call was cancelled");
+        assert_eq!(entries(&flights), 0);
     }
 }

@@ -220,6 +220,8 @@ impl Upstreams {
                 },
             );
         }
+        let metrics = Metrics::new();
+        CacheCounters::export(&counters, &metrics)?;
         Ok(Self {
             shared: Arc::new(Shared {
                 endpoints,
@@ -228,7 +230,7 @@ impl Upstreams {
                 flights: coalesce.then(Flights::default),
                 counters,
                 redis,
-                metrics: Metrics::new(),
+                metrics,
             }),
             request: Arc::new(RequestContext::default()),
             flight_deadline: None,

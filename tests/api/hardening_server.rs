@@ -565,20 +565,25 @@ async fn next_call(calls: &mut mpsc::UnboundedReceiver<Call>) -> Call {
         .expect("the proxy stopped")
 }
 
-/// `gateway_graphql_requests_in_flight`, from `/metrics`.
-async fn in_flight(app: &TestApp) -> u64 {
+/// The value of the metric `name` (one without labels), from `/metrics`.
+async fn metric(app: &TestApp, name: &str) -> u64 {
     let text = app.get("/metrics").send().await.unwrap().text().await.unwrap();
     text.lines()
-        .find_map(|line| line.strip_prefix("gateway_graphql_requests_in_flight "))
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
         .and_then(|value| value.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no in-flight gauge in {text}"))
+        .unwrap_or_else(|| panic!("no {name} in {text}"))
 }
 
-/// Waits until the in-flight gauge reads `want` (polling a state, not timing).
-async fn wait_for_in_flight(app: &TestApp, want: u64) {
-    while in_flight(app).await != want {
+/// Waits until the metric `name` reads `want` (polling a state, not timing).
+async fn wait_for_metric(app: &TestApp, name: &str, want: u64) {
+    while metric(app, name).await != want {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
+}
+
+/// Waits until `gateway_graphql_requests_in_flight` reads `want`.
+async fn wait_for_in_flight(app: &TestApp, want: u64) {
+    wait_for_metric(app, "gateway_graphql_requests_in_flight", want).await;
 }
 
 #[tokio::test]
@@ -613,6 +618,9 @@ async fn a_call_shared_with_another_request_goes_on_for_it() {
             response.json::<Value>().await.unwrap()
         })
     };
+    // In flight at the gateway is not enough: the first call must not be left
+    // alone before the second has joined it, or it is rightly cancelled.
+    wait_for_metric(&app, "gateway_upstream_coalesced_total", 1).await;
     wait_for_in_flight(&app, 2).await;
 
     drop(first);
@@ -628,16 +636,26 @@ async fn a_call_shared_with_another_request_goes_on_for_it() {
     assert!(calls.try_recv().is_err(), "one call for both requests");
 }
 
-/// With coalescing on (the default) a call nobody else shares runs on the upstream
-/// layer's own task (`upstream::coalesce`), which does not end when its last
-/// caller leaves. Fixing that belongs to `src/upstream/coalesce.rs` (abort the
-/// flight when its last follower is dropped); this test shows it.
+/// With coalescing on (the default) a call runs on the upstream layer's own task
+/// (`upstream::coalesce`); when its last caller leaves (here the only one, whose
+/// client went away) the task is aborted and its upstream connection closed.
 #[tokio::test]
-#[ignore = "needs upstream::coalesce to cancel a flight its last caller left"]
 async fn a_coalesced_call_nobody_waits_for_is_cancelled_too() {
     let SlowEstimates { app, _demo, mut calls } = slow_estimates(true).await;
     let client = send_and_hold(&app).await;
     assert_eq!(next_call(&mut calls).await, Call::Arrived);
+    wait_for_in_flight(&app, 1).await;
+
     drop(client);
+
+    // The call's connection is dropped before the upstream's answer (3 s away).
     assert_eq!(next_call(&mut calls).await, Call::DroppedBeforeTheAnswer);
+    wait_for_in_flight(&app, 0).await;
+    // And the next request for it makes a call of its own, answered.
+    let (status, body) = app.query(ESTIMATE, json!({}), None).await;
+    assert_eq!(status.as_u16(), 200);
+    assert!(body["data"]["restaurant"]["deliveryEstimate"].is_object(), "{body}");
+    assert_eq!(next_call(&mut calls).await, Call::Arrived);
+    assert_eq!(next_call(&mut calls).await, Call::Answered);
+    assert_eq!(metric(&app, "gateway_upstream_coalesced_total").await, 0);
 }

@@ -114,6 +114,17 @@ impl CacheCounters {
         }
     }
 
+    /// Exports the counters that have a metric into `metrics`, read at each
+    /// scrape: `coalesced` as `gateway_upstream_coalesced_total`.
+    pub fn export(counters: &Arc<Self>, metrics: &crate::telemetry::Metrics) -> prometheus::Result<()> {
+        let this = counters.clone();
+        metrics.count_from(
+            "upstream_coalesced_total",
+            "Upstream calls that joined an identical call already in flight instead of being sent",
+            move || this.coalesced.load(Ordering::Relaxed),
+        )
+    }
+
     pub(crate) fn add(counter: &AtomicU64, n: usize) {
         counter.fetch_add(n as u64, Ordering::Relaxed);
     }
