@@ -16,7 +16,7 @@ mod limits;
 const FOLLOW: &str =
     "subscription Follow($id: ID!) { orderUpdated(id: $id) { id status tracking { etaMinutes updatedAt } } }";
 
-type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+pub(crate) type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 /// A gateway polling every 50 ms, on a demo whose clock runs 200 times faster.
 async fn fast_app() -> TestApp {
@@ -37,7 +37,7 @@ async fn connect(app: &TestApp, origin: Option<&str>) -> Result<Socket, tungsten
     connect_to(app.addr, origin).await
 }
 
-async fn connect_to(addr: std::net::SocketAddr, origin: Option<&str>) -> Result<Socket, tungstenite::Error> {
+pub(crate) async fn connect_to(addr: std::net::SocketAddr, origin: Option<&str>) -> Result<Socket, tungstenite::Error> {
     let mut request = format!("ws://{addr}/graphql").into_client_request().unwrap();
     request.headers_mut().insert(
         "sec-websocket-protocol",
@@ -53,13 +53,13 @@ async fn connect_to(addr: std::net::SocketAddr, origin: Option<&str>) -> Result<
         .map(|(socket, _)| socket)
 }
 
-async fn send(socket: &mut Socket, message: Value) {
+pub(crate) async fn send(socket: &mut Socket, message: Value) {
     socket.send(Message::Text(message.to_string().into())).await.unwrap();
 }
 
 /// The next protocol message (pings skipped); `None` when the socket closed,
 /// with the close frame's code in `closed`.
-async fn receive(socket: &mut Socket) -> Result<Value, Option<u16>> {
+pub(crate) async fn receive(socket: &mut Socket) -> Result<Value, Option<u16>> {
     loop {
         match socket.next().await {
             Some(Ok(Message::Text(text))) => return Ok(serde_json::from_str(&text).unwrap()),
@@ -196,15 +196,10 @@ impl SseStream {
     /// and that the stream ends right after it.
     async fn until_complete(mut self, app: &TestApp) -> Vec<Value> {
         let mut events = Vec::new();
-        loop {
-            match self.next().await.expect("the stream ends with complete") {
-                SseEvent::Next(event) => {
-                    events.push(event);
-                    if events.len() == 1 {
-                        set_clock(app, 200.0).await;
-                    }
-                }
-                SseEvent::Complete => break,
+        while let SseEvent::Next(event) = self.next().await.expect("the stream ends with complete") {
+            events.push(event);
+            if events.len() == 1 {
+                set_clock(app, 200.0).await;
             }
         }
         assert!(self.next().await.is_none(), "nothing after complete");
