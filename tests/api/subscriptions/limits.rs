@@ -63,6 +63,45 @@ async fn a_token_that_expires_ends_its_subscriptions_with_unauthenticated() {
 }
 
 #[tokio::test]
+async fn a_subscription_started_after_the_token_expired_is_refused_at_once() {
+    let (app, id) = still_app(|c| {
+        c.auth.leeway = Duration::ZERO;
+        c.auth.token_ttl = Duration::from_secs(2);
+        // Far longer than the test: no keep-alive check ends anything here.
+        c.subscriptions.keep_alive = Duration::from_secs(600);
+    })
+    .await;
+    let token = app.token(42);
+    let mut socket = connect(&app, None).await.expect("connected");
+    send(
+        &mut socket,
+        json!({"type": "connection_init", "payload": {"Authorization": format!("Bearer {token}")}}),
+    )
+    .await;
+    assert_eq!(
+        next_message(&mut socket, "the ack").await.unwrap()["type"],
+        "connection_ack"
+    );
+    // Wait until the gateway refuses the token over HTTP.
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while app.query("{ me { id } }", json!({}), Some(&token)).await.0 != 401 {
+        assert!(tokio::time::Instant::now() < deadline, "the token never expired");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    send(
+        &mut socket,
+        json!({"id": "1", "type": "subscribe", "payload": {"query": FOLLOW, "variables": {"id": id}}}),
+    )
+    .await;
+    assert_error(
+        &next_message(&mut socket, "the refusal").await.unwrap(),
+        "1",
+        "UNAUTHENTICATED",
+    );
+}
+
+#[tokio::test]
 async fn a_socket_that_sends_no_connection_init_in_time_is_closed_with_4408() {
     let (app, id) = still_app(|c| c.subscriptions.init_timeout = Duration::from_millis(300)).await;
     // Opened first and initialised at once: the timeout is not for it.
