@@ -12,6 +12,96 @@
 
   var h = React.createElement;
 
+  // A key of this page load's own for every `config.freshKey` placeholder in the
+  // tabs' variables (an idempotency key: 1-64 of A-Z a-z 0-9 _ -). A key written by
+  // an earlier load and kept in the browser's stored tabs is replaced too, so a
+  // reload never sends an old key. getRandomValues, unlike randomUUID, also works
+  // outside secure contexts (a plain http:// page on another host).
+  var freshKey = (function () {
+    var bytes = new Uint8Array(16);
+    window.crypto.getRandomValues(bytes);
+    return 'graphiql-' + Array.prototype.map.call(bytes, function (b) {
+      return (b < 16 ? '0' : '') + b.toString(16);
+    }).join('');
+  })();
+  function withFreshKey(variables) {
+    if (typeof variables !== 'string') return variables;
+    return variables
+      .split(JSON.stringify(config.freshKey)).join(JSON.stringify(freshKey))
+      .replace(/"graphiql-[0-9a-f]{32}"/g, JSON.stringify(freshKey));
+  }
+  config.tabs.forEach(function (tab) { tab.variables = withFreshKey(tab.variables); });
+  // GraphiQL 4.1.2 keeps tabs in localStorage under "graphiql:tabState" and reads
+  // them (hashes recomputed) before it renders.
+  try {
+    var stored = window.localStorage && window.localStorage.getItem('graphiql:tabState');
+    if (stored) {
+      var tabState = JSON.parse(stored);
+      if (tabState && Array.isArray(tabState.tabs)) {
+        tabState.tabs.forEach(function (tab) { tab.variables = withFreshKey(tab.variables); });
+        window.localStorage.setItem('graphiql:tabState', JSON.stringify(tabState));
+      }
+    }
+  } catch (e) {
+    // Unreadable storage: GraphiQL starts from the default tabs.
+  }
+
+  // A value carried from an answer into the variables of the tab opened next
+  // (`config.carry`: the id of the order a mutation placed). It replaces the
+  // placeholder, or a value carried before (by this load, or by an earlier one:
+  // localStorage remembers the last), in the variables of the active tab.
+  var carryStorage = 'delivery-gateway:carried';
+  var carried = { value: null, replaceable: [], listeners: [] };
+  if (config.carry) {
+    carried.replaceable.push(config.carry.placeholder);
+    try {
+      var before = window.localStorage && window.localStorage.getItem(carryStorage);
+      if (before) carried.replaceable.push(before);
+    } catch (e) {
+      // No storage: only the placeholder is replaced.
+    }
+  }
+  function catchCarry(value) {
+    if (!config.carry || !value || !value.data) return;
+    var found = config.carry.path.reduce(function (v, key) {
+      return v && typeof v === 'object' ? v[key] : undefined;
+    }, value.data);
+    if (typeof found !== 'string' || found === carried.value) return;
+    if (carried.value !== null) carried.replaceable.push(carried.value);
+    carried.value = found;
+    try {
+      if (window.localStorage) window.localStorage.setItem(carryStorage, found);
+    } catch (e) {
+      // No storage: a reload forgets it.
+    }
+    carried.listeners.forEach(function (listener) { listener(found); });
+  }
+
+  // Rendered inside GraphiQL (as its footer, empty), where the editor context is:
+  // writes the carried value into the active tab's variables whenever either changes.
+  function CarryIntoVariables() {
+    var editor = GraphiQL.React.useEditorContext({ nonNull: true });
+    var state = React.useState(carried.value);
+    var value = state[0];
+    var setValue = state[1];
+    React.useEffect(function () {
+      carried.listeners.push(setValue);
+      return function () {
+        carried.listeners = carried.listeners.filter(function (l) { return l !== setValue; });
+      };
+    }, []);
+    var variableEditor = editor.variableEditor;
+    React.useEffect(function () {
+      if (value === null || !variableEditor) return;
+      var text = variableEditor.getValue();
+      var next = carried.replaceable.reduce(function (t, old) {
+        return t.split(JSON.stringify(old)).join(JSON.stringify(value));
+      }, text);
+      if (next !== text) variableEditor.setValue(next);
+    }, [value, editor.activeTabIndex, variableEditor]);
+    return null;
+  }
+
   // The upstream waterfall (`extensions.upstream`, sent when the request carries
   // `X-Upstream-Trace: 1`): the fetcher keeps the latest one, the "Upstream calls"
   // panel draws it as bars on the request's time line, one row per attempt.
@@ -20,33 +110,48 @@
     waterfall.latest = upstream;
     waterfall.listeners.forEach(function (listener) { listener(upstream); });
   }
-  // The server has no @defer/@stream, so plain requests (no multipart answers).
-  var baseFetcher = GraphiQL.createFetcher({ url: config.endpoint, enableIncrementalDelivery: false });
+  // Subscriptions go over a WebSocket (graphql-transport-ws) to this page's own
+  // origin, at the endpoint's path. GraphiQL's UMD build bundles the graphql-ws
+  // client: one lazy connection per subscription, closed when it ends or is
+  // stopped, whose connection_init payload is the headers pane (so its
+  // Authorization). Everything else is a POST with fetch. The server has no
+  // @defer/@stream, so plain requests (no multipart answers).
+  var subscriptionUrl = (window.location.protocol === 'https:' ? 'wss:' : 'ws:') + '//' +
+    window.location.host + new URL(config.endpoint, window.location.href).pathname;
+  var baseFetcher = GraphiQL.createFetcher({
+    url: config.endpoint,
+    subscriptionUrl: subscriptionUrl,
+    enableIncrementalDelivery: false
+  });
   function catchUpstream(value) {
     publish(value && value.extensions && value.extensions.upstream ? value.extensions.upstream : null);
+    catchCarry(value);
     return value;
+  }
+  // A subscription's answer is a promise of an async iterable (GraphiQL's fetcher
+  // is async): each of its events goes through catchUpstream too.
+  function observe(result) {
+    if (!result || typeof result[Symbol.asyncIterator] !== 'function') return catchUpstream(result);
+    var iterator = result[Symbol.asyncIterator]();
+    var wrapped = {
+      next: function () {
+        return iterator.next().then(function (step) {
+          if (!step.done) catchUpstream(step.value);
+          return step;
+        });
+      },
+      return: function (value) {
+        return iterator.return ? iterator.return(value) : Promise.resolve({ done: true, value: value });
+      }
+    };
+    wrapped[Symbol.asyncIterator] = function () { return wrapped; };
+    return wrapped;
   }
   function fetcher(params, options) {
     var result = baseFetcher(params, options);
     if (params.operationName === 'IntrospectionQuery' || !result) return result;
-    if (typeof result.then === 'function') return result.then(catchUpstream);
-    if (typeof result[Symbol.asyncIterator] === 'function') {
-      var iterator = result[Symbol.asyncIterator]();
-      var wrapped = {
-        next: function () {
-          return iterator.next().then(function (step) {
-            if (!step.done) catchUpstream(step.value);
-            return step;
-          });
-        },
-        return: function (value) {
-          return iterator.return ? iterator.return(value) : Promise.resolve({ done: true, value: value });
-        }
-      };
-      wrapped[Symbol.asyncIterator] = function () { return wrapped; };
-      return wrapped;
-    }
-    return result;
+    if (typeof result.then === 'function') return result.then(observe);
+    return observe(result);
   }
 
   function fixed(ms) { return (Math.round(ms * 10) / 10).toFixed(1); }
@@ -138,7 +243,8 @@
   }
 
   var container = document.getElementById('graphiql');
-  ReactDOM.createRoot(container).render(React.createElement(GraphiQL, props));
+  var children = config.carry ? h(GraphiQL.Footer, null, h(CarryIntoVariables)) : null;
+  ReactDOM.createRoot(container).render(h(GraphiQL, props, children));
 
   // When the page asks for the waterfall by default, open its panel once GraphiQL
   // has drawn its sidebar (GraphiQL 4.1.2 ignores `visiblePlugin` at start), unless

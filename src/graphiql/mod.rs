@@ -14,6 +14,12 @@
 //! The page has no inline script: its configuration is a JSON data block
 //! (`<script id="graphiql-config" type="application/json">`) that the static `init.js`
 //! reads, so `script-src 'self'` suffices.
+//!
+//! Subscriptions run over a WebSocket (`graphql-transport-ws`) to the page's own
+//! origin, at the endpoint's path: GraphiQL 4.1.2's UMD build bundles the `graphql-ws`
+//! client that its `createFetcher({ subscriptionUrl })` loads, so no other file is
+//! needed. `init.js` sends the headers pane (its `Authorization`) as the
+//! `connection_init` payload.
 
 use axum::Router;
 use axum::http::header;
@@ -26,7 +32,13 @@ use serde_json::{Value, json};
 /// It names the GraphiQL version and a revision of our own files (`init.js`,
 /// `page.css`): bump the revision whenever either changes, because browsers cache these
 /// URLs for a year without asking again.
-pub const ASSET_PREFIX: &str = "/graphiql/4.1.2-r3/";
+pub const ASSET_PREFIX: &str = "/graphiql/4.1.2-r4/";
+
+/// A JSON string in a tab's variables (`"idempotencyKey": "<fresh on each page
+/// load>"`) that `init.js` replaces with a key of its own on each page load:
+/// `graphiql-` and 32 random hex digits. A key it wrote on an earlier load, kept in
+/// the browser's stored tabs, is replaced too, so a reload never sends an old key.
+pub const FRESH_KEY: &str = "<fresh on each page load>";
 
 /// One tab the playground opens with.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -57,6 +69,21 @@ pub struct PageOptions {
     pub show_upstream: bool,
     /// A line of text above the playground, e.g. where a token goes; `None`: no line.
     pub notice: Option<String>,
+    /// A value carried from one answer into another tab's variables, e.g. the id of
+    /// the order a mutation placed into the variables of the tab that follows it.
+    pub carry: Option<Carry>,
+}
+
+/// A value the page carries from an answer into the variables of the tab that is
+/// shown next: once an answer holds a string at `path`, `init.js` writes it in place
+/// of the JSON string `placeholder` (or of the value it carried before) in the
+/// variables of each tab the user opens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Carry {
+    /// Where the value is in an answer's `data`, e.g. `["placeOrder", "order", "id"]`.
+    pub path: Vec<String>,
+    /// The JSON string in a tab's variables that the value replaces.
+    pub placeholder: String,
 }
 
 /// One embedded file served under [`ASSET_PREFIX`].
@@ -166,18 +193,57 @@ pub fn page(options: &PageOptions) -> String {
 
 /// The `Content-Security-Policy` value the page works under, checked in headless
 /// Chromium (see `browser-check.mjs`): rendering, running a query, the docs and
-/// history panes, autocompletion and the settings and shortcuts dialogs raise no
-/// violation.
+/// history panes, autocompletion, the settings and shortcuts dialogs and a
+/// subscription raise no violation.
+///
+/// `connect-src` allows the page's own origin and, for subscriptions, WebSockets to
+/// `host` (the request's `Host`, as the browser sees it): `ws://host` and
+/// `wss://host`, since the TLS may end at a proxy in front of the gateway. CSP 3
+/// lets `'self'` match them too, which older browsers do not; a `host` that is not
+/// a plain `name[:port]` or `[IPv6][:port]` adds nothing.
 ///
 /// No inline or eval'd script. `style-src 'unsafe-inline'` is needed because GraphiQL's
 /// dialogs insert a `<style>` element at run time (react-remove-scroll-bar, whose text
 /// holds the scrollbar width, so a hash would not be stable); without it they log a
 /// violation. Its fonts and icons are `data:` URLs inside its CSS, and the page's
 /// favicon is `data:` (so the browser does not ask for `/favicon.ico`).
-pub fn content_security_policy() -> &'static str {
-    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
-     img-src 'self' data:; font-src 'self' data:; connect-src 'self'; \
-     base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+pub fn content_security_policy(host: Option<&str>) -> String {
+    let websockets = host
+        .filter(|host| is_plain_host(host))
+        .map(|host| format!(" ws://{host} wss://{host}"))
+        .unwrap_or_default();
+    format!(
+        "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
+         img-src 'self' data:; font-src 'self' data:; connect-src 'self'{websockets}; \
+         base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+    )
+}
+
+/// Whether `host` is a host name or address with an optional port and nothing
+/// else, so that it can stand in a CSP source list as it is.
+fn is_plain_host(host: &str) -> bool {
+    let (name_ok, port) = match host.strip_prefix('[') {
+        Some(rest) => {
+            let Some((address, port)) = rest.split_once(']') else {
+                return false;
+            };
+            let address_ok =
+                !address.is_empty() && address.chars().all(|c| c.is_ascii_hexdigit() || c == ':' || c == '.');
+            (address_ok, port)
+        }
+        None => {
+            let (name, port) = host.split_at(host.find(':').unwrap_or(host.len()));
+            let name_ok = !name.is_empty()
+                && name.len() <= 253
+                && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.');
+            (name_ok, port)
+        }
+    };
+    let port_ok = port.is_empty()
+        || port
+            .strip_prefix(':')
+            .is_some_and(|digits| (1..=5).contains(&digits.len()) && digits.chars().all(|c| c.is_ascii_digit()));
+    name_ok && port_ok
 }
 
 /// Router serving the pinned assets under [`ASSET_PREFIX`] (GET, and so HEAD, only),
@@ -224,6 +290,11 @@ fn config_json(options: &PageOptions) -> Value {
         "tabs": tabs,
         "defaultHeaders": options.default_headers,
         "showUpstream": options.show_upstream,
+        "freshKey": FRESH_KEY,
+        "carry": options.carry.as_ref().map(|carry| json!({
+            "path": carry.path,
+            "placeholder": carry.placeholder,
+        })),
     })
 }
 

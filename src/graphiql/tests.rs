@@ -17,6 +17,7 @@ fn options_with_query(query: &str) -> PageOptions {
         title: "Gateway <playground>".to_owned(),
         show_upstream: false,
         notice: None,
+        carry: None,
     }
 }
 
@@ -97,6 +98,22 @@ fn the_config_carries_endpoint_tabs_and_default_headers() {
     assert_eq!(config["tabs"][1]["variables"], Value::Null);
     assert_eq!(config["tabs"][1]["headers"], "{}");
     assert!(html.contains("<title>Gateway &lt;playground&gt;</title>"));
+    assert_eq!(config["freshKey"], FRESH_KEY);
+    assert_eq!(config["carry"], Value::Null);
+}
+
+#[test]
+fn the_config_carries_what_goes_from_an_answer_into_another_tab() {
+    let mut options = options_with_query("mutation Place { place { id } }");
+    options.carry = Some(Carry {
+        path: vec!["place".to_owned(), "id".to_owned()],
+        placeholder: "<the id Place answers>".to_owned(),
+    });
+    let config: Value = serde_json::from_str(config_block(&page(&options))).unwrap();
+    assert_eq!(
+        config["carry"],
+        json!({"path": ["place", "id"], "placeholder": "<the id Place answers>"})
+    );
 }
 
 #[tokio::test]
@@ -145,9 +162,56 @@ async fn assets_answer_only_get_and_head() {
     );
 }
 
+/// The `connect-src` directive of the policy for `host`.
+fn connect_src(host: Option<&str>) -> String {
+    content_security_policy(host)
+        .split(';')
+        .map(str::trim)
+        .find(|directive| directive.starts_with("connect-src"))
+        .expect("connect-src")
+        .to_owned()
+}
+
+#[test]
+fn the_csp_lets_the_page_open_websockets_to_its_own_host() {
+    assert_eq!(
+        connect_src(Some("127.0.0.1:4000")),
+        "connect-src 'self' ws://127.0.0.1:4000 wss://127.0.0.1:4000"
+    );
+    assert_eq!(
+        connect_src(Some("gateway.example")),
+        "connect-src 'self' ws://gateway.example wss://gateway.example"
+    );
+    assert_eq!(
+        connect_src(Some("[::1]:4000")),
+        "connect-src 'self' ws://[::1]:4000 wss://[::1]:4000"
+    );
+    assert_eq!(connect_src(None), "connect-src 'self'");
+}
+
+#[test]
+fn a_host_that_is_not_a_plain_name_and_port_adds_no_source() {
+    for host in [
+        "",
+        "evil.example; script-src *",
+        "a b",
+        "*",
+        "x:",
+        "x:123456",
+        "x:80:80",
+        "user@x",
+        "[::1",
+        "[]:80",
+        "[::1]x",
+        "[zz]",
+    ] {
+        assert_eq!(connect_src(Some(host)), "connect-src 'self'", "{host:?}");
+    }
+}
+
 #[test]
 fn the_csp_allows_no_inline_or_eval_script() {
-    let csp = content_security_policy();
+    let csp = content_security_policy(Some("127.0.0.1:4000"));
     let script_src = csp
         .split(';')
         .map(str::trim)

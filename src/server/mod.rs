@@ -83,6 +83,9 @@ struct Inner {
     /// The demo user whose token GraphiQL's headers pane gets, when the gateway
     /// runs on its embedded demo.
     demo_user: Option<UserId>,
+    /// The seed of the demo's data (`demo.seed`): GraphiQL's demo order tab picks
+    /// a restaurant, address and dish of the demo user from it.
+    demo_seed: u64,
     /// Metrics, the waterfall's policy, the request log line.
     observe: observe::Observe,
     /// Serve `GET /metrics` on the public router (not when it has a port of its own).
@@ -141,6 +144,7 @@ impl AppState {
                 introspection: IntrospectionPolicy::new(config),
                 cors: browser::cors_layer(&config.browser),
                 demo_user,
+                demo_seed: config.demo.seed,
                 observe: observe::Observe::new(
                     &config.telemetry,
                     upstreams_metrics,

@@ -15,8 +15,9 @@
 //!   `browser.cors_origins` (else `403`);
 //! - on shutdown, every socket is closed with `1012` and every SSE stream ends
 //!   without `complete`;
-//! - a token is checked again at every keep-alive: once refused (expired), its
-//!   subscriptions end with `UNAUTHENTICATED`.
+//! - a token is checked when an operation starts and again at every keep-alive:
+//!   once refused (expired), its subscriptions end with `UNAUTHENTICATED`, and one
+//!   started on a socket that outlived its token gets that error and no event.
 //!
 //! Streams do not hold a `server.max_in_flight` slot: the slot is released when
 //! the upgrade (or the SSE response's head) is answered.
@@ -194,8 +195,9 @@ fn run(
     let scope = RequestScope::new(upstreams, identity.map(|i| i.user), inner.limits, inner.batch_delay);
     let request = request.data(inner.live.polls.clone());
     let answers = inner.graphql.execute_stream(request, document, scope, on_error).boxed();
-    // The token is checked again at every keep-alive; once refused, the stream
-    // ends with UNAUTHENTICATED.
+    // The token is checked when the operation starts (a socket outlives its
+    // token: a subscription started after it expired gets no event) and again at
+    // every keep-alive; once refused, the stream ends with UNAUTHENTICATED.
     let expired = {
         let state = state.clone();
         let every = inner.live.settings.keep_alive;
@@ -204,10 +206,10 @@ fn run(
                 return std::future::pending().await;
             };
             loop {
-                tokio::time::sleep(every).await;
                 if state.inner.auth.authenticate(Some(&token)).await.is_err() {
                     return;
                 }
+                tokio::time::sleep(every).await;
             }
         }
     };
@@ -222,12 +224,14 @@ fn run(
             return None;
         }
         tokio::select! {
-            next = running.answers.next() => next.map(|answer| (answer, running)),
+            // The token first: no event goes out once it is refused.
+            biased;
             () = &mut running.expired => {
                 running.done = true;
                 let ended = error_response("UNAUTHENTICATED", "the token expired: sign in again to follow updates");
                 Some((ended, running))
             }
+            next = running.answers.next() => next.map(|answer| (answer, running)),
         }
     })
     .boxed()

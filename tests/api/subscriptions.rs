@@ -1,5 +1,6 @@
 //! Subscriptions: `orderUpdated` over WebSocket (`graphql-transport-ws`) and
-//! Server-Sent Events, the shared poll, ownership, Origin and shutdown.
+//! Server-Sent Events, the shared poll, ownership, Origin and shutdown; their
+//! limits and the end of an expired token's subscriptions are in `limits`.
 
 use std::time::{Duration, Instant};
 
@@ -10,10 +11,12 @@ use tokio_tungstenite::tungstenite::{self, Message, client::IntoClientRequest, h
 use crate::helpers::{TestApp, spawn_app_with};
 use crate::mutations::{fixture, input, place, set_clock};
 
+mod limits;
+
 const FOLLOW: &str =
     "subscription Follow($id: ID!) { orderUpdated(id: $id) { id status tracking { etaMinutes updatedAt } } }";
 
-type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+pub(crate) type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 /// A gateway polling every 50 ms, on a demo whose clock runs 200 times faster.
 async fn fast_app() -> TestApp {
@@ -34,7 +37,7 @@ async fn connect(app: &TestApp, origin: Option<&str>) -> Result<Socket, tungsten
     connect_to(app.addr, origin).await
 }
 
-async fn connect_to(addr: std::net::SocketAddr, origin: Option<&str>) -> Result<Socket, tungstenite::Error> {
+pub(crate) async fn connect_to(addr: std::net::SocketAddr, origin: Option<&str>) -> Result<Socket, tungstenite::Error> {
     let mut request = format!("ws://{addr}/graphql").into_client_request().unwrap();
     request.headers_mut().insert(
         "sec-websocket-protocol",
@@ -50,13 +53,13 @@ async fn connect_to(addr: std::net::SocketAddr, origin: Option<&str>) -> Result<
         .map(|(socket, _)| socket)
 }
 
-async fn send(socket: &mut Socket, message: Value) {
+pub(crate) async fn send(socket: &mut Socket, message: Value) {
     socket.send(Message::Text(message.to_string().into())).await.unwrap();
 }
 
 /// The next protocol message (pings skipped); `None` when the socket closed,
 /// with the close frame's code in `closed`.
-async fn receive(socket: &mut Socket) -> Result<Value, Option<u16>> {
+pub(crate) async fn receive(socket: &mut Socket) -> Result<Value, Option<u16>> {
     loop {
         match socket.next().await {
             Some(Ok(Message::Text(text))) => return Ok(serde_json::from_str(&text).unwrap()),
@@ -145,6 +148,65 @@ async fn a_websocket_subscription_follows_an_order_from_placed_to_delivered() {
     assert_placed_to_delivered(&statuses(&all));
 }
 
+/// One event of a `graphql-sse` stream.
+#[derive(Debug)]
+enum SseEvent {
+    /// `event: next`, with its answer.
+    Next(Value),
+    /// `event: complete`.
+    Complete,
+}
+
+/// Reads the events of an SSE response, skipping keep-alive comments.
+struct SseStream {
+    body: futures_util::stream::BoxStream<'static, reqwest::Result<bytes::Bytes>>,
+    text: String,
+}
+
+impl SseStream {
+    /// The stream of `response`, after checking it is one.
+    fn of(response: reqwest::Response) -> Self {
+        assert_eq!(response.status(), 200);
+        let content_type = response.headers()["content-type"].to_str().unwrap().to_owned();
+        assert!(content_type.starts_with("text/event-stream"), "{content_type}");
+        Self {
+            body: response.bytes_stream().boxed(),
+            text: String::new(),
+        }
+    }
+
+    /// The next event; `None` when the stream ended.
+    async fn next(&mut self) -> Option<SseEvent> {
+        loop {
+            while let Some(end) = self.text.find("\n\n") {
+                let event: String = self.text.drain(..end + 2).collect();
+                if event.starts_with("event: complete") {
+                    return Some(SseEvent::Complete);
+                }
+                if let Some(data) = event.strip_prefix("event: next\ndata: ") {
+                    return Some(SseEvent::Next(serde_json::from_str(data.trim()).unwrap()));
+                }
+            }
+            let chunk = self.body.next().await?.unwrap();
+            self.text.push_str(std::str::from_utf8(&chunk).unwrap());
+        }
+    }
+
+    /// Every event until `complete` (starting the demo's clock after the first),
+    /// and that the stream ends right after it.
+    async fn until_complete(mut self, app: &TestApp) -> Vec<Value> {
+        let mut events = Vec::new();
+        while let SseEvent::Next(event) = self.next().await.expect("the stream ends with complete") {
+            events.push(event);
+            if events.len() == 1 {
+                set_clock(app, 200.0).await;
+            }
+        }
+        assert!(self.next().await.is_none(), "nothing after complete");
+        events
+    }
+}
+
 #[tokio::test]
 async fn an_sse_subscription_follows_an_order_from_placed_to_delivered() {
     let app = fast_app().await;
@@ -156,34 +218,25 @@ async fn an_sse_subscription_follows_an_order_from_placed_to_delivered() {
         .send()
         .await
         .unwrap();
-    assert_eq!(response.status(), 200);
-    assert!(
-        response.headers()["content-type"]
-            .to_str()
-            .unwrap()
-            .starts_with("text/event-stream")
-    );
-    let mut body = response.bytes_stream();
-    let mut text = String::new();
-    let mut events = Vec::new();
-    let mut completed = false;
-    let mut clock_started = false;
-    while let Some(chunk) = body.next().await {
-        text.push_str(std::str::from_utf8(&chunk.unwrap()).unwrap());
-        while let Some(end) = text.find("\n\n") {
-            let event: String = text.drain(..end + 2).collect();
-            if event.starts_with("event: complete") {
-                completed = true;
-            } else if let Some(data) = event.strip_prefix("event: next\ndata: ") {
-                events.push(serde_json::from_str::<Value>(data.trim()).unwrap());
-                if !clock_started {
-                    clock_started = true;
-                    set_clock(&app, 200.0).await;
-                }
-            }
-        }
-    }
-    assert!(completed, "the stream ends with complete");
+    let events = SseStream::of(response).until_complete(&app).await;
+    assert_placed_to_delivered(&statuses(&events));
+}
+
+#[tokio::test]
+async fn an_sse_subscription_over_get_with_the_query_in_the_url_follows_an_order() {
+    let app = fast_app().await;
+    set_clock(&app, 0.0).await;
+    let id = placed_order(&app).await;
+    let variables = json!({"id": id}).to_string();
+    let response = app
+        .get("/graphql")
+        .query(&[("query", FOLLOW), ("variables", variables.as_str())])
+        .header("accept", "text/event-stream")
+        .bearer_auth(app.token(42))
+        .send()
+        .await
+        .unwrap();
+    let events = SseStream::of(response).until_complete(&app).await;
     assert_placed_to_delivered(&statuses(&events));
 }
 

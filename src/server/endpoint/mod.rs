@@ -110,7 +110,7 @@ pub async fn get(State(state): State<AppState>, headers: HeaderMap, RawQuery(raw
         }
     };
     if params.query.is_none() && wants_html(&headers) && state.inner.graphiql {
-        return playground::page(&state);
+        return playground::page(&state, &headers);
     }
     let Some(media) = negotiate(&headers) else {
         return not_acceptable();
