@@ -10,7 +10,7 @@ use url::Url;
 use crate::{
     config::{Config, Mode, service_url},
     demo::{self, Demo, DemoConfig},
-    server::{self, AppState},
+    server::{self, AppState, DemoOrder, DemoPage},
     upstream::{
         Caching, GuardSettings, HttpSettings, Service, ServiceSettings, Upstreams, UserId,
         cache::{CacheCounters, CacheSettings, EntityCache, RedisStore},
@@ -200,6 +200,17 @@ pub async fn run(
     run_with(config, listener, metrics_listener, shutdown).await
 }
 
+/// What GraphiQL offers on the embedded demo for `user`: its token and, from the
+/// demo's data (`demo.seed`), an order it can place from the page's ready tabs.
+pub fn demo_page(config: &Config, user: UserId) -> DemoPage {
+    let order = crate::demo::data::sample_order(config.demo.seed, user.0).map(|o| DemoOrder {
+        restaurant: o.restaurant,
+        address: o.address,
+        dish: o.dish,
+    });
+    DemoPage { user, order }
+}
+
 /// [`run`], with the listener of the metrics port already bound (`None`: the
 /// public router serves `/metrics`, unless `telemetry.metrics_listen` is set).
 pub async fn run_with(
@@ -218,7 +229,7 @@ pub async fn run_with(
             seed = config.demo.seed,
             "no upstream URL configured: serving from embedded demo upstreams (set upstreams.base_url to use real ones)"
         );
-        UserId(config.demo.graphiql_user)
+        demo_page(config, UserId(config.demo.graphiql_user))
     });
     let state = AppState::new(config, wiring.upstreams, demo_user);
     let addr = listener.local_addr()?;

@@ -18,6 +18,7 @@ mod subscriptions;
 mod transport;
 
 pub use transport::{ClientAddr, IpBlock, PeerAddr, client_addr};
+pub use playground::{DemoOrder, DemoPage};
 
 use std::{
     future::Future,
@@ -48,7 +49,7 @@ use crate::{
     auth::{Authenticator, Identity},
     config::{Config, Mode},
     graphql::{Executor, Limits, SchemaOptions},
-    upstream::{Upstreams, UserId},
+    upstream::Upstreams,
 };
 
 /// What every request handler shares: cheap-to-clone handles only.
@@ -80,12 +81,9 @@ struct Inner {
     csrf: CsrfPolicy,
     introspection: IntrospectionPolicy,
     cors: Option<tower_http::cors::CorsLayer>,
-    /// The demo user whose token GraphiQL's headers pane gets, when the gateway
-    /// runs on its embedded demo.
-    demo_user: Option<UserId>,
-    /// The seed of the demo's data (`demo.seed`): GraphiQL's demo order tab picks
-    /// a restaurant, address and dish of the demo user from it.
-    demo_seed: u64,
+    /// What GraphiQL offers on the embedded demo: the demo user whose token the
+    /// headers pane gets, and the order its ready tabs place.
+    demo: Option<DemoPage>,
     /// Metrics, the waterfall's policy, the request log line.
     observe: observe::Observe,
     /// Serve `GET /metrics` on the public router (not when it has a port of its own).
@@ -102,8 +100,9 @@ struct Inner {
 
 impl AppState {
     /// State for a gateway configured by `config`, calling `upstreams`.
-    /// `demo_user` puts a token for that user into GraphiQL (embedded demo only).
-    pub fn new(config: &Config, upstreams: Upstreams, demo_user: Option<UserId>) -> Self {
+    /// `demo` puts a token for its user, and the tabs that place its order, into
+    /// GraphiQL (embedded demo only; never in production mode).
+    pub fn new(config: &Config, upstreams: Upstreams, demo: Option<DemoPage>) -> Self {
         let production = config.server.mode == Mode::Production;
         let graphql = Executor::new(SchemaOptions {
             introspection: config.graphql.introspection,
@@ -143,8 +142,7 @@ impl AppState {
                 csrf: CsrfPolicy::new(&config.browser),
                 introspection: IntrospectionPolicy::new(config),
                 cors: browser::cors_layer(&config.browser),
-                demo_user,
-                demo_seed: config.demo.seed,
+                demo,
                 observe: observe::Observe::new(
                     &config.telemetry,
                     upstreams_metrics,

@@ -7,9 +7,9 @@
 //! With the demo token come two more tabs: `PlaceDemoOrder` (a `placeOrder` with a
 //! key of its own on each page load) and `FollowOrder` (`orderUpdated`, over the
 //! page's WebSocket), into whose variables the page carries the placed order's id.
-//! The order's restaurant, address and dish are read from the demo's data
-//! functions (`crate::demo::data`, pure functions of the seed), the one use of
-//! the demo outside `app.rs`: the same values the embedded demo serves.
+//! The order's restaurant, address and dish come with the [`DemoPage`] the
+//! caller gives [`AppState::new`](super::AppState::new): `app.rs` reads them from
+//! the demo's data (`demo::sample_order`), so this module knows nothing of the demo.
 
 use axum::{
     http::{HeaderMap, HeaderValue, header},
@@ -61,14 +61,15 @@ const ORDER_ID_PLACEHOLDER: &str = "<the id PlaceDemoOrder answers>";
 pub fn page(state: &AppState, request: &HeaderMap) -> Response {
     let host = request.get(header::HOST).and_then(|v| v.to_str().ok());
     let auth = &state.inner.auth;
-    // Never a token in production, whatever the caller passed as `demo_user`:
+    // Never a token in production, whatever the caller passed as `demo`:
     // signed with the real secret, it would be a real account for every browser.
     let production = state.inner.introspection.production;
     let token = state
         .inner
-        .demo_user
+        .demo
+        .as_ref()
         .filter(|_| !production)
-        .map(|user| auth.mint(user))
+        .map(|demo| auth.mint(demo.user))
         .filter(|token| !token.is_empty());
     // Where anyone may see it (`telemetry.upstream_trace = "on"`), ask for the
     // upstream waterfall by default: the page's "Upstream calls" panel shows it.
@@ -99,8 +100,8 @@ pub fn page(state: &AppState, request: &HeaderMap) -> Response {
     });
     let order = token
         .as_ref()
-        .and(state.inner.demo_user)
-        .and_then(|user| demo_order(state.inner.demo_seed, user));
+        .and(state.inner.demo.as_ref())
+        .and_then(|demo| demo.order);
     let mut options = PageOptions {
         endpoint: "/graphql".to_owned(),
         tabs: vec![
@@ -152,13 +153,27 @@ pub fn page(state: &AppState, request: &HeaderMap) -> Response {
         .into_response()
 }
 
+/// What GraphiQL offers when the gateway runs on its embedded demo: a token for
+/// `user` in the headers pane and, with `order`, the tabs that place that order
+/// and follow it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DemoPage {
+    /// The demo user whose token the page carries.
+    pub user: UserId,
+    /// An order that user can place on the demo, if there is one.
+    pub order: Option<DemoOrder>,
+}
+
 /// What a demo order is made of: a restaurant that is open and delivers to one of
 /// the user's addresses, that address, and a dish of its menu.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct DemoOrder {
-    restaurant: u64,
-    address: u64,
-    dish: u64,
+pub struct DemoOrder {
+    /// The restaurant's id.
+    pub restaurant: u64,
+    /// The delivery address's id (one of the user's).
+    pub address: u64,
+    /// A menu item of the restaurant.
+    pub dish: u64,
 }
 
 impl DemoOrder {
@@ -188,35 +203,17 @@ impl DemoOrder {
     }
 }
 
-/// The order that `user` can place on the demo whose data comes from `seed`, as
-/// the demo checks it (call 18); `None` when no address of the user has an open
-/// restaurant delivering to it.
-fn demo_order(seed: u64, user: UserId) -> Option<DemoOrder> {
-    use crate::demo::data;
-    data::addresses(seed, user.0)?.into_iter().find_map(|address| {
-        let area = data::area_lookup(seed, address.location.lat, address.location.lng)?;
-        let restaurant = data::area_restaurants(seed, &area.area_id)?
-            .into_iter()
-            .map(|r| r.restaurant_id)
-            .find(|&r| data::availability(seed, r).is_some_and(|a| a.open))?;
-        let menu = data::menu(seed, restaurant)?;
-        let dish = menu.categories.iter().flat_map(|c| &c.items).next()?.id;
-        Some(DemoOrder {
-            restaurant,
-            address: address.id,
-            dish,
-        })
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn the_default_demo_user_has_a_demo_order() {
-        let seed = crate::contract::DEFAULT_DEMO_SEED;
-        let order = demo_order(seed, UserId(42)).expect("an order for user 42");
+    fn the_demo_tabs_place_the_order_and_follow_it() {
+        let order = DemoOrder {
+            restaurant: 1234,
+            address: 7,
+            dish: 99,
+        };
         let tabs = order.tabs();
         let variables: serde_json::Value = serde_json::from_str(tabs[0].variables.as_deref().unwrap()).unwrap();
         assert_eq!(
@@ -232,10 +229,5 @@ mod tests {
         );
         let follow: serde_json::Value = serde_json::from_str(tabs[1].variables.as_deref().unwrap()).unwrap();
         assert_eq!(follow, serde_json::json!({"id": ORDER_ID_PLACEHOLDER}));
-    }
-
-    #[test]
-    fn a_user_the_demo_does_not_have_gets_no_demo_order() {
-        assert_eq!(demo_order(crate::contract::DEFAULT_DEMO_SEED, UserId(u64::MAX)), None);
     }
 }

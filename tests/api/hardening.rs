@@ -436,7 +436,7 @@ async fn production_mode_mints_no_token_in_the_graphiql_page() {
     config.upstreams.base_url = Some(format!("http://{demo_addr}").parse().unwrap());
     config.validate().unwrap();
     let wiring = app::wire(&config).await.unwrap();
-    let state = AppState::new(&config, wiring.upstreams, Some(UserId(42)));
+    let state = AppState::new(&config, wiring.upstreams, Some(app::demo_page(&config, UserId(42))));
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let router = server::router(state, config.server.max_body_bytes, config.server.max_in_flight);

@@ -151,7 +151,7 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
 async fn start_gateway(config: &Config) -> SocketAddr {
     config.validate().expect("test configuration is valid");
     let wiring = app::wire(config).await.unwrap();
-    let state = AppState::new(config, wiring.upstreams, Some(UserId(42)));
+    let state = AppState::new(config, wiring.upstreams, Some(app::demo_page(config, UserId(42))));
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let router = server::router(state, config.server.max_body_bytes, config.server.max_in_flight);
