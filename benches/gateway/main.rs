@@ -23,6 +23,8 @@
 //!    (and the peak RSS at 64) of every round, the median of each build and the ratio
 //!    current / baseline. Interleaving spreads the drift of a shared machine over
 //!    both builds alike.
+//! 7. with `BENCH_SCENARIOS` naming `subscriptions` (it does by default): 10,000 open
+//!    `orderUpdated` subscriptions on a gateway of their own, see [`subscriptions`].
 //!
 //! Every response is checked (status 200, `data`, no `errors`) once its last byte has
 //! arrived, which is where its latency ends; a failed query marks
@@ -35,6 +37,7 @@
 //! | variable | default (quick) | what |
 //! |---|---|---|
 //! | `BENCH_QUICK=1` | off | a smoke run: the quick counts below, a few seconds |
+//! | `BENCH_SCENARIOS` | `operations,subscriptions` | comma-separated scenarios to run: `operations` (1-6), `subscriptions` (7, its knobs in [`subscriptions`]) |
 //! | `BENCH_ONLY` | `home,nearby,restaurant` | comma-separated operations to run |
 //! | `BENCH_LATENCY_REQUESTS` | 300 (10) | measured queries per operation at c = 1, L = 20 ms |
 //! | `BENCH_LATENCY_WARMUP` | 20 (2) | warm-up queries before each of those |
@@ -49,15 +52,16 @@
 //!
 //! The defaults take about two and a half minutes on two cores against the gateway
 //! as first measured (a faster gateway finishes sooner); `BENCH_BASELINE` adds about
-//! two minutes at three rounds. Every query has a 30 s
-//! timeout and every count is finite, so a run is bounded in time. Only loopback
-//! addresses are used. Under `cargo test --benches` (no `--bench` argument) the
-//! binary does nothing.
+//! two minutes at three rounds, and scenario 7 about a minute more (64 s measured).
+//! Every query has a 30 s timeout and every count is finite, so a run is bounded in
+//! time. Only loopback addresses are used. Under `cargo test --benches` (no `--bench`
+//! argument) the binary does nothing.
 
 mod admin;
 mod load;
 mod procs;
 mod report;
+mod subscriptions;
 
 use std::{
     net::SocketAddr,
@@ -118,6 +122,8 @@ struct Settings {
     baseline: Option<PathBuf>,
     /// `BENCH_BASELINE_ROUNDS`.
     baseline_rounds: u64,
+    /// `BENCH_SCENARIOS`: the scenarios to run.
+    scenarios: Vec<String>,
 }
 
 impl Settings {
@@ -166,7 +172,13 @@ impl Settings {
             open_seconds: open_seconds.max(1.0),
             baseline,
             baseline_rounds: count("BENCH_BASELINE_ROUNDS", 3, 3)?.max(1),
+            scenarios: names("BENCH_SCENARIOS", &SCENARIOS)?,
         })
+    }
+
+    /// Whether `BENCH_SCENARIOS` names `scenario`.
+    fn runs(&self, scenario: &str) -> bool {
+        self.scenarios.iter().any(|s| s == scenario)
     }
 
     /// The command line that reproduces this run.
@@ -179,6 +191,28 @@ impl Settings {
         vars.push("cargo bench --bench gateway".to_owned());
         vars.join(" ")
     }
+}
+
+/// The scenarios `BENCH_SCENARIOS` can name; all run by default.
+const SCENARIOS: [&str; 2] = ["operations", "subscriptions"];
+
+/// The comma-separated names in the variable `name`, each one of `known`; all of
+/// `known` when it is unset or empty.
+fn names(name: &str, known: &[&str]) -> anyhow::Result<Vec<String>> {
+    let value = std::env::var(name).unwrap_or_default();
+    let names: Vec<String> = value
+        .split(',')
+        .map(|s| s.trim().to_lowercase())
+        .filter(|s| !s.is_empty())
+        .collect();
+    if let Some(unknown) = names.iter().find(|n| !known.contains(&n.as_str())) {
+        bail!("{name}: unknown `{unknown}` ({})", known.join(", "));
+    }
+    Ok(if names.is_empty() {
+        known.iter().map(|&k| k.to_owned()).collect()
+    } else {
+        names
+    })
 }
 
 /// One acceptance operation with what the report says about it.
@@ -233,9 +267,22 @@ fn print_report(text: &str) {
     println!("\n{text}");
 }
 
-/// Starts both processes, runs every scenario, and returns the report. The children
-/// are killed when this returns or unwinds.
+/// Runs the scenarios `BENCH_SCENARIOS` names and returns the report.
 async fn run(settings: &Settings) -> anyhow::Result<Report> {
+    let mut report = if settings.runs("operations") {
+        operations(settings).await?
+    } else {
+        Report::new(Machine::describe(), settings.command())
+    };
+    if settings.runs("subscriptions") {
+        subscriptions::run(&mut report, settings.quick).await?;
+    }
+    Ok(report)
+}
+
+/// Scenarios 1-6: starts both processes, runs every scenario, and returns the
+/// report. The children are killed when this returns or unwinds.
+async fn operations(settings: &Settings) -> anyhow::Result<Report> {
     // reqwest's TLS has no default provider: the process installs the gateway's.
     delivery_gateway::tls::install_provider();
     let client = reqwest::Client::builder()
