@@ -65,7 +65,8 @@
 //! | `BENCH_CURVE_WARMUP` | 3 (1) | `curve`: seconds of warm-up at the same load before each of those |
 //! | `BENCH_TRANSPORT_ROUNDS` | 2 (1) | `transport`: rounds of HTTP/2 then HTTP/1.1, each at c = 32 and 64 on gateways started for the run |
 //! | `BENCH_COMPRESSION_LEVELS` | `gzip=1,3,6,9;br=0,1,4,6,11;zstd=1,3,6,19` (the gateway's defaults: `gzip=1;br=4;zstd=3`) | `transport`: the encodings and levels measured, after identity |
-//! | `BENCH_COMPRESSION_SECONDS` | 5 (1) | `transport`: seconds of `HomeScreen` at c = 32 per encoding and level |
+//! | `BENCH_COMPRESSION_SECONDS` | 5 (1) | `transport`: seconds of `HomeScreen` per encoding and level |
+//! | `BENCH_COMPRESSION_CONCURRENCY` | 4 (4) | `transport`: concurrent clients of those runs |
 //!
 //! With the defaults `core` takes about two and a half minutes on two cores against
 //! the gateway as first measured (a faster gateway finishes sooner), `curve` about

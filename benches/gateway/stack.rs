@@ -201,6 +201,36 @@ pub async fn with_cpu(
     Ok((outcome, cpu))
 }
 
+/// Answers the gateway at `addr` has counted with GraphQL errors since it started
+/// (`gateway_graphql_requests_total` of its `/metrics` whose `outcome` is not
+/// `ok`: `partial`, `error`, `rejected`), for answers the benchmark cannot read
+/// (br, zstd).
+pub async fn answers_with_errors(client: &reqwest::Client, addr: SocketAddr) -> anyhow::Result<u64> {
+    let url = format!("http://{addr}/metrics");
+    let response = client.get(&url).send().await.with_context(|| format!("GET {url}"))?;
+    anyhow::ensure!(
+        response.status().is_success(),
+        "GET {url} answered {}",
+        response.status()
+    );
+    let text = response.text().await.with_context(|| format!("reading {url}"))?;
+    let mut counted = false;
+    let mut not_ok = 0;
+    for line in text.lines() {
+        let Some(rest) = line.strip_prefix("gateway_graphql_requests_total{") else {
+            continue;
+        };
+        let (labels, value) = rest.rsplit_once("} ").context("a malformed line of /metrics")?;
+        counted = true;
+        if !labels.split(',').any(|label| label == "outcome=\"ok\"") {
+            let value: f64 = value.trim().parse().context("a malformed value in /metrics")?;
+            not_ok += value as u64;
+        }
+    }
+    anyhow::ensure!(counted, "{url} has no gateway_graphql_requests_total");
+    Ok(not_ok)
+}
+
 /// `HTTP/2` or `HTTP/1.1` (or what reqwest calls another version).
 pub fn version_name(version: reqwest::Version) -> String {
     match version {

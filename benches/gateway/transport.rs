@@ -9,12 +9,16 @@
 //!    gateway's and the demo's CPU per query, p50, p99 and the gateway's peak RSS
 //!    since it started. The protocols alternate, `BENCH_TRANSPORT_ROUNDS` rounds,
 //!    and a second table gives each figure's median per protocol.
-//! 2. *Response compression.* `HomeScreen` at c = 32 for `BENCH_COMPRESSION_SECONDS`
-//!    with `Accept-Encoding` set to one encoding (`identity`, then each encoding at
-//!    each level of `BENCH_COMPRESSION_LEVELS`), each on a gateway started for it
-//!    with that level configured (`server.compression.<encoding>_level`): the body
-//!    bytes per answer as they crossed the wire (the load generator's reqwest does
-//!    not decompress) and the gateway's CPU per query, against identity's.
+//! 2. *Response compression.* `HomeScreen` at c = `BENCH_COMPRESSION_CONCURRENCY`
+//!    (4) for `BENCH_COMPRESSION_SECONDS` with `Accept-Encoding` set to one
+//!    encoding (`identity`, then each encoding at each level of
+//!    `BENCH_COMPRESSION_LEVELS`), each on a gateway started for it with that level
+//!    configured (`server.compression.<encoding>_level`): the body bytes per answer
+//!    as they crossed the wire (the load generator's reqwest does not decompress)
+//!    and the gateway's CPU per query, against identity's. Not at c = 32: the
+//!    slowest levels (br 11, zstd 19: tens of milliseconds or more per answer)
+//!    would hold both workers long enough for the other queries' upstream calls to
+//!    time out, and answers with errors are shorter.
 //!
 //! Entity cache and coalescing are off throughout, whatever `BENCH_CACHE` and
 //! `BENCH_COALESCE` say; every demo is started for the scenario, at L = 0.
@@ -32,7 +36,7 @@ use crate::{
     stack::{self, Bench, CpuPerQuery, Demo, DemoTransport, TlsFilesForRun},
 };
 
-/// Concurrency of the compression runs and of the first protocol run.
+/// Concurrency of the first protocol run (the `core` scenarios' c = 32).
 const CONCURRENCY: usize = 32;
 /// Concurrency of the protocol run whose peak RSS matters (issue 16: "at c = 64").
 const PEAK_CONCURRENCY: usize = 64;
@@ -53,6 +57,8 @@ struct TransportSettings {
     rounds: u64,
     /// `BENCH_COMPRESSION_SECONDS`.
     compression_seconds: u64,
+    /// `BENCH_COMPRESSION_CONCURRENCY`.
+    compression_concurrency: usize,
     /// `BENCH_COMPRESSION_LEVELS`: (encoding, level), in the order run.
     levels: Vec<(&'static str, u32)>,
 }
@@ -74,6 +80,7 @@ impl TransportSettings {
         Ok(TransportSettings {
             rounds: stack::count("BENCH_TRANSPORT_ROUNDS", 2, 1, quick)?.max(1),
             compression_seconds: stack::count("BENCH_COMPRESSION_SECONDS", 5, 1, quick)?.max(1),
+            compression_concurrency: stack::count("BENCH_COMPRESSION_CONCURRENCY", 4, 4, quick)?.max(1) as usize,
             levels,
         })
     }
@@ -172,8 +179,8 @@ async fn protocols(
     for round in 1..=own.rounds {
         for demo in [&h2, &h1] {
             for concurrency in [CONCURRENCY, PEAK_CONCURRENCY] {
-                let run = protocol_run(bench, demo, &env, home, concurrency, (requests, warmup)).await?;
-                let (outcome, measured) = run;
+                let (outcome, measured) =
+                    protocol_run(bench, demo, &env, home, concurrency, (requests, warmup)).await?;
                 let name = format!(
                     "HomeScreen, upstreams over TLS, {}, c = {concurrency}, round {round}",
                     measured.protocol
@@ -302,7 +309,7 @@ async fn compression(
         _ => defaults.zstd_level,
     };
     let demo = stack::start_demo(bench, "compression-demo", DemoTransport::Plain).await?;
-    let seconds = own.compression_seconds;
+    let (seconds, concurrency) = (own.compression_seconds, own.compression_concurrency);
     let runs = [("identity", None)]
         .into_iter()
         .chain(own.levels.iter().map(|&(encoding, level)| (encoding, Some(level))));
@@ -320,7 +327,7 @@ async fn compression(
             None => "—".to_owned(),
         };
         eprintln!(
-            "HomeScreen (transport): Accept-Encoding: {encoding}, level {level_text}, {seconds} s at c = {CONCURRENCY}"
+            "HomeScreen (transport): Accept-Encoding: {encoding}, level {level_text}, {seconds} s at c = {concurrency}"
         );
         let (gateway, addr) = stack::start_gateway(
             &bench.client,
@@ -333,11 +340,21 @@ async fn compression(
         let target = Target::new(bench.client.clone(), format!("http://{addr}/graphql"));
         let operation = home.clone().accepting(encoding);
         // One query per client: every connection open, the document cache warm.
-        let warm = closed_loop(&target, &operation, CONCURRENCY, CONCURRENCY as u64).await;
-        let measured = closed_loop_for(&target, &operation, CONCURRENCY, Duration::from_secs(seconds));
+        let warm = closed_loop(&target, &operation, concurrency, concurrency as u64).await;
+        let measured = closed_loop_for(&target, &operation, concurrency, Duration::from_secs(seconds));
         let (outcome, cpu) = stack::with_cpu(bench, [gateway.pid(), demo.child.pid()], measured).await?;
+        let mut outcome = outcome.after_warmup(warm);
+        // Answers the load generator could not read (br, zstd) but the gateway
+        // counted as carrying errors are failures too.
+        let with_errors = stack::answers_with_errors(&bench.client, addr)
+            .await?
+            .saturating_sub(outcome.all_failed());
         drop(gateway);
-        let outcome = outcome.after_warmup(warm);
+        if with_errors > 0 {
+            let message =
+                format!("{with_errors} answer(s) in {encoding} that the gateway counted with errors (its `/metrics`)");
+            outcome.failed_elsewhere(with_errors, message);
+        }
         let queries = if report.check_run(
             format!("HomeScreen, Accept-Encoding: {encoding}, level {level_text}"),
             &outcome,
@@ -364,7 +381,7 @@ async fn compression(
     let _ = writeln!(
         section,
         "#### Response compression (scenario `transport`, issue 16)\n\n\
-         `HomeScreen` at c = {CONCURRENCY} for {seconds} s per row (after one query per client), `Accept-Encoding` \
+         `HomeScreen` at c = {concurrency} for {seconds} s per row (after one query per client), `Accept-Encoding` \
          naming one encoding, each row on a gateway started for it with that level \
          (`server.compression.<encoding>_level`), entity cache and coalescing off, L = 0. Bytes are the mean body \
          of an answer as it crossed the wire (headers excluded; the load generator does not decompress). Identity \
