@@ -189,22 +189,17 @@ async fn measure(
 fn rows(table: &mut String, report: &mut Report, operation: &str, points: &[Point]) {
     let saturated_point = points.iter().find(|p| matches!(p.load, Load::Saturation));
     let saturated = saturated_point.map(|p| p.cpu);
-    let saturated_succeeded = saturated_point.is_some_and(|p| p.outcome.all_failed() == 0);
+    let saturated_succeeded = saturated_point.is_some_and(|p| p.outcome.failed == 0);
     for point in points {
         let load = match point.load {
             Load::Rate(rate) => format!("{rate} queries/s"),
             Load::Saturation => format!("saturation, c = {SATURATION_CONCURRENCY}"),
         };
         let outcome = &point.outcome;
-        let succeeded = report.check_run(format!("{operation}, load curve, {load}"), outcome);
-        let queries = if succeeded {
-            (outcome.ok + outcome.failed).to_string()
-        } else {
-            format!("**FAILED**: {} of {}", outcome.all_failed(), outcome.sent())
-        };
-        // A failed query costs what it cost until it failed: a run with failures
-        // (its own or the saturated one's) says nothing of a target.
-        let comparable = succeeded && saturated_succeeded;
+        let queries = report.queries_cell(format!("{operation}, load curve, {load}"), outcome);
+        // A failed query costs what it cost until it failed: a point with measured
+        // failures (its own or the saturated one's) says nothing of a target.
+        let comparable = outcome.failed == 0 && saturated_succeeded;
         let ratio = |figure: fn(&CpuPerQuery) -> f64| {
             saturated.map_or("—".to_owned(), |s| format!("{:.2}", figure(&point.cpu) / figure(&s)))
         };

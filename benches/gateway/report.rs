@@ -207,6 +207,22 @@ impl Report {
         false
     }
 
+    /// The queries cell of a scenario's own table: the measured queries, or
+    /// `FAILED` with how many failed of how many sent, and how many of those in
+    /// the warm-up (whose failures do not touch the measured figures). The run
+    /// goes to the failure list under the name `run` if any query failed.
+    pub fn queries_cell(&mut self, run: String, outcome: &Outcome) -> String {
+        if self.check_run(run, outcome) {
+            return (outcome.ok + outcome.failed).to_string();
+        }
+        format!(
+            "**FAILED**: {} of {} ({} in the warm-up)",
+            outcome.all_failed(),
+            outcome.sent(),
+            outcome.warmup_failed
+        )
+    }
+
     /// Whether any query failed.
     pub fn failed(&self) -> bool {
         !self.failed_runs.is_empty()

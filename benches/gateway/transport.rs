@@ -185,11 +185,7 @@ async fn protocols(
                     "HomeScreen, upstreams over TLS, {}, c = {concurrency}, round {round}",
                     measured.protocol
                 );
-                let queries = if report.check_run(name, &outcome) {
-                    requests.to_string()
-                } else {
-                    format!("**FAILED**: {} of {}", outcome.all_failed(), outcome.sent())
-                };
+                let queries = report.queries_cell(name, &outcome);
                 let _ = writeln!(
                     table,
                     "| {} | {round}/{} | {concurrency} | {queries} | {:.0} | {} | {} | **{:.2}** | {:.2} | {} |",
@@ -355,14 +351,10 @@ async fn compression(
                 format!("{with_errors} answer(s) in {encoding} that the gateway counted with errors (its `/metrics`)");
             outcome.failed_elsewhere(with_errors, message);
         }
-        let queries = if report.check_run(
+        let queries = report.queries_cell(
             format!("HomeScreen, Accept-Encoding: {encoding}, level {level_text}"),
             &outcome,
-        ) {
-            (outcome.ok + outcome.failed).to_string()
-        } else {
-            format!("**FAILED**: {} of {}", outcome.all_failed(), outcome.sent())
-        };
+        );
         let bytes = outcome.mean_body_bytes();
         let (identity_bytes, identity_cpu) = *identity.get_or_insert((bytes, cpu.gateway));
         let _ = writeln!(
