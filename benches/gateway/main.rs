@@ -1,9 +1,24 @@
 //! End-to-end benchmark of the gateway (issue 7): `cargo bench --bench gateway`.
 //!
-//! Starts the demo upstreams and the release gateway as two child processes on free
+//! Starts the demo upstreams and the release gateway as child processes on free
 //! loopback ports, drives the three acceptance operations (`HomeScreen`, `Nearby`,
-//! `Restaurant`, from `schema/operations/`) through them, and prints one markdown
-//! table for the README's Performance section:
+//! `Restaurant`, from `schema/operations/`) through them, and prints markdown tables
+//! for docs/performance.md. The scenarios, each selectable by its name in
+//! `BENCH_SCENARIOS` (all of them by default):
+//!
+//! - `core` (1-6 below): one table;
+//! - `curve` ([`curve`], issue 19): `HomeScreen` and `Nearby` at fixed open-loop
+//!   rates and at saturation, CPU per query of the gateway and of the demo, p50 and
+//!   p99 at each, and the ratio of each to the saturated figure;
+//! - `transport` ([`transport`], issue 16): HTTP/2 against HTTP/1.1 to the
+//!   upstreams over TLS (CPU per query, p50, peak RSS at c = 32 and 64), and the
+//!   bytes and CPU per `HomeScreen` of each response encoding and level;
+//! - `subscriptions` ([`subscriptions`], issue 17): 10,000 open `orderUpdated`
+//!   subscriptions on a gateway of their own (its knobs are in that module).
+//!
+//! `curve`, `transport` and `subscriptions` start processes of their own (with the entity cache and
+//! coalescing off whatever `BENCH_CACHE` and `BENCH_COALESCE` say), so each measures
+//! the same run alone or after the others. `core`:
 //!
 //! 1. upstream calls per query (`/_admin/stats` after `/_admin/reset`, one query),
 //!    `HomeScreen` with `first` = 5, 20, 50, 100, then `Nearby` and `Restaurant`;
@@ -23,8 +38,6 @@
 //!    (and the peak RSS at 64) of every round, the median of each build and the ratio
 //!    current / baseline. Interleaving spreads the drift of a shared machine over
 //!    both builds alike.
-//! 7. with `BENCH_SCENARIOS` naming `subscriptions` (it does by default): 10,000 open
-//!    `orderUpdated` subscriptions on a gateway of their own, see [`subscriptions`].
 //!
 //! Every response is checked (status 200, `data`, no `errors`) once its last byte has
 //! arrived, which is where its latency ends; a failed query marks
@@ -37,11 +50,11 @@
 //! | variable | default (quick) | what |
 //! |---|---|---|
 //! | `BENCH_QUICK=1` | off | a smoke run: the quick counts below, a few seconds |
-//! | `BENCH_SCENARIOS` | `operations,subscriptions` | comma-separated scenarios to run: `operations` (1-6), `subscriptions` (7, its knobs in [`subscriptions`]) |
-//! | `BENCH_ONLY` | `home,nearby,restaurant` | comma-separated operations to run |
+//! | `BENCH_SCENARIOS` | `core,curve,transport,subscriptions` | comma-separated scenarios to run (see above) |
+//! | `BENCH_ONLY` | `home,nearby,restaurant` | comma-separated operations to run (`curve` runs `home` and `nearby` of them) |
 //! | `BENCH_LATENCY_REQUESTS` | 300 (10) | measured queries per operation at c = 1, L = 20 ms |
 //! | `BENCH_LATENCY_WARMUP` | 20 (2) | warm-up queries before each of those |
-//! | `BENCH_THROUGHPUT_REQUESTS` | 5000 (100) | measured queries per run at c = 32 / 64, L = 0 |
+//! | `BENCH_THROUGHPUT_REQUESTS` | 5000 (100) | measured queries per run at c = 32 / 64, L = 0 (also of `transport`'s HTTP/2 and HTTP/1.1 runs) |
 //! | `BENCH_THROUGHPUT_WARMUP` | 300 (20) | warm-up queries before each of those |
 //! | `BENCH_MAX_REQUESTS` | 2000 (100) | queries of the maximum-rate run (`HomeScreen`, c = 64, L = 20 ms) |
 //! | `BENCH_OPEN_SECONDS` | 10 (2) | length of the open-loop run at half that rate |
@@ -49,19 +62,30 @@
 //! | `BENCH_COALESCE=1` | off | run the gateway with single-flight coalescing (off by default: the benchmark's identical concurrent queries would share their upstream calls, which real users' different queries mostly cannot, and the CPU per query would no longer be one query's) |
 //! | `BENCH_BASELINE` | unset | path to an older `delivery-gateway` binary (e.g. a release build of an old commit): adds scenario 6, this build against that one. It must accept the `GATEWAY_*` variables the benchmark sets (`log.level`, `cache.enabled`, `cache.coalesce`), `serve --listen --upstreams`, and this build's demo upstreams and tokens |
 //! | `BENCH_BASELINE_ROUNDS` | 3 (3) | rounds of scenario 6; each round runs every measurement once on each build |
+//! | `BENCH_CURVE_RATES` | `25,50,100,300` | `curve`: the open-loop rates, queries/s, run in this order and followed by saturation (closed loop, c = 32) |
+//! | `BENCH_CURVE_SECONDS` | 15 (3) | `curve`: seconds measured at each rate and at saturation |
+//! | `BENCH_CURVE_WARMUP` | 3 (1) | `curve`: seconds of warm-up at the same load before each of those |
+//! | `BENCH_TRANSPORT_ROUNDS` | 2 (1) | `transport`: rounds of HTTP/2 then HTTP/1.1, each at c = 32 and 64 on gateways started for the run |
+//! | `BENCH_COMPRESSION_LEVELS` | `gzip=1,3,6,9;br=0,1,4,6,11;zstd=1,3,6,19` (the gateway's defaults: `gzip=1;br=4;zstd=3`) | `transport`: the encodings and levels measured, after identity |
+//! | `BENCH_COMPRESSION_SECONDS` | 5 (1) | `transport`: seconds of `HomeScreen` per encoding and level |
+//! | `BENCH_COMPRESSION_CONCURRENCY` | 4 (4) | `transport`: concurrent clients of those runs |
 //!
-//! The defaults take about two and a half minutes on two cores against the gateway
-//! as first measured (a faster gateway finishes sooner); `BENCH_BASELINE` adds about
-//! two minutes at three rounds, and scenario 7 about a minute more (64 s measured).
-//! Every query has a 30 s timeout and every count is finite, so a run is bounded in
-//! time. Only loopback addresses are used. Under `cargo test --benches` (no `--bench`
-//! argument) the binary does nothing.
+//! With the defaults `core` takes about two and a half minutes on two cores against
+//! the gateway as first measured (a faster gateway finishes sooner), `curve` about
+//! three (two operations, five points of 18 s), `transport` about two (measured: see docs/performance.md),
+//! `subscriptions` about a minute (64 s measured); `BENCH_BASELINE` adds about two minutes at three rounds. Every query has a 30 s
+//! timeout and every count is finite, so a run is bounded in time. Only loopback
+//! addresses are used. Under `cargo test --benches` (no `--bench` argument) the
+//! binary does nothing.
 
 mod admin;
+mod curve;
 mod load;
 mod procs;
 mod report;
+mod stack;
 mod subscriptions;
+mod transport;
 
 use std::{
     net::SocketAddr,
@@ -78,6 +102,7 @@ use crate::{
     load::{Operation, Target, closed_loop, open_loop},
     procs::{Child, CpuTime},
     report::{Comparison, Machine, Report, mib, percentiles},
+    stack::Bench,
 };
 
 /// The acceptance operations, as the repository holds them.
@@ -95,11 +120,16 @@ const USER: &str = "42";
 const RESTAURANT_ID: &str = "17";
 /// Upstream latency of the latency and "no cliff" scenarios, in milliseconds.
 const LATENCY_MS: u64 = 20;
+/// The scenarios `BENCH_SCENARIOS` can name, in the order they run: `core` is
+/// 1-6 of the module docs, the others have a module each.
+const SCENARIOS: [&str; 4] = ["core", "curve", "transport", "subscriptions"];
 
 /// The knobs, read once from the environment (see the module docs).
 struct Settings {
     /// `BENCH_QUICK`.
     quick: bool,
+    /// `BENCH_SCENARIOS`: the scenarios to run, names of [`SCENARIOS`].
+    scenarios: Vec<String>,
     /// `BENCH_ONLY`: run `HomeScreen`.
     home: bool,
     /// `BENCH_ONLY`: run `Nearby`.
@@ -122,8 +152,6 @@ struct Settings {
     baseline: Option<PathBuf>,
     /// `BENCH_BASELINE_ROUNDS`.
     baseline_rounds: u64,
-    /// `BENCH_SCENARIOS`: the scenarios to run.
-    scenarios: Vec<String>,
 }
 
 impl Settings {
@@ -148,6 +176,20 @@ impl Settings {
         {
             bail!("BENCH_ONLY: unknown operation `{unknown}` (home, nearby, restaurant)");
         }
+        let scenarios: Vec<String> = std::env::var("BENCH_SCENARIOS")
+            .unwrap_or_else(|_| SCENARIOS.join(","))
+            .split(',')
+            .map(|s| s.trim().to_lowercase())
+            .filter(|s| !s.is_empty())
+            .collect();
+        if let Some(unknown) = scenarios.iter().find(|s| !SCENARIOS.contains(&s.as_str())) {
+            bail!(
+                "BENCH_SCENARIOS: unknown scenario `{unknown}` ({})",
+                SCENARIOS.join(", ")
+            );
+        }
+        curve::check_knobs(quick)?;
+        transport::check_knobs(quick)?;
         let open_seconds = count("BENCH_OPEN_SECONDS", 10, 2)? as f64;
         let baseline = match std::env::var_os("BENCH_BASELINE") {
             Some(path) if !path.is_empty() => {
@@ -161,6 +203,7 @@ impl Settings {
         };
         Ok(Settings {
             quick,
+            scenarios,
             home: only.iter().any(|o| o == "home"),
             nearby: only.iter().any(|o| o == "nearby"),
             restaurant: only.iter().any(|o| o == "restaurant"),
@@ -172,7 +215,6 @@ impl Settings {
             open_seconds: open_seconds.max(1.0),
             baseline,
             baseline_rounds: count("BENCH_BASELINE_ROUNDS", 3, 3)?.max(1),
-            scenarios: names("BENCH_SCENARIOS", &SCENARIOS)?,
         })
     }
 
@@ -191,28 +233,6 @@ impl Settings {
         vars.push("cargo bench --bench gateway".to_owned());
         vars.join(" ")
     }
-}
-
-/// The scenarios `BENCH_SCENARIOS` can name; all run by default.
-const SCENARIOS: [&str; 2] = ["operations", "subscriptions"];
-
-/// The comma-separated names in the variable `name`, each one of `known`; all of
-/// `known` when it is unset or empty.
-fn names(name: &str, known: &[&str]) -> anyhow::Result<Vec<String>> {
-    let value = std::env::var(name).unwrap_or_default();
-    let names: Vec<String> = value
-        .split(',')
-        .map(|s| s.trim().to_lowercase())
-        .filter(|s| !s.is_empty())
-        .collect();
-    if let Some(unknown) = names.iter().find(|n| !known.contains(&n.as_str())) {
-        bail!("{name}: unknown `{unknown}` ({})", known.join(", "));
-    }
-    Ok(if names.is_empty() {
-        known.iter().map(|&k| k.to_owned()).collect()
-    } else {
-        names
-    })
 }
 
 /// One acceptance operation with what the report says about it.
@@ -267,29 +287,75 @@ fn print_report(text: &str) {
     println!("\n{text}");
 }
 
-/// Runs the scenarios `BENCH_SCENARIOS` names and returns the report.
+/// Runs the scenarios `BENCH_SCENARIOS` names and returns the report. The children
+/// are killed when this returns or unwinds.
 async fn run(settings: &Settings) -> anyhow::Result<Report> {
-    let mut report = if settings.runs("operations") {
-        operations(settings).await?
-    } else {
-        Report::new(Machine::describe(), settings.command())
-    };
-    if settings.runs("subscriptions") {
-        subscriptions::run(&mut report, settings.quick).await?;
-    }
-    Ok(report)
-}
-
-/// Scenarios 1-6: starts both processes, runs every scenario, and returns the
-/// report. The children are killed when this returns or unwinds.
-async fn operations(settings: &Settings) -> anyhow::Result<Report> {
     // reqwest's TLS has no default provider: the process installs the gateway's.
     delivery_gateway::tls::install_provider();
     let client = reqwest::Client::builder()
         .no_proxy()
         .build()
         .context("building the HTTP client")?;
+    let mut report = Report::new(Machine::describe(), settings.command());
+    let (ticks_per_second, ticks_read) = procs::clock_ticks_per_second();
+    if !ticks_read {
+        report
+            .notes
+            .push("`getconf CLK_TCK` could not be read; CPU figures assume 100 ticks/s.".to_owned());
+    }
+    let bench = Bench {
+        client,
+        ticks_per_second,
+        quick: settings.quick,
+    };
+    if settings.runs("core") {
+        run_core(settings, &bench, &mut report).await?;
+    }
+    if settings.runs("curve") || settings.runs("transport") {
+        let token = procs::run_once(&["token", "--user", USER]).map_err(anyhow::Error::msg)?;
+        let home = home_screen(&token)?;
+        if settings.runs("curve") {
+            let operations: Vec<Operation> = [(settings.home, &home), (settings.nearby, &nearby())]
+                .into_iter()
+                .filter(|(on, _)| *on)
+                .map(|(_, operation)| operation.clone())
+                .collect();
+            curve::run(&bench, &mut report, &operations).await?;
+        }
+        if settings.runs("transport") {
+            transport::run(settings, &bench, &mut report, &home).await?;
+        }
+    }
+    if settings.runs("subscriptions") {
+        subscriptions::run(&mut report, settings.quick).await?;
+    }
+    if settings.quick {
+        report
+            .notes
+            .push("`BENCH_QUICK=1`: a smoke run, too few queries for the figures to mean much.".to_owned());
+    }
+    Ok(report)
+}
 
+/// `HomeScreen` with the variables of `schema/operations/`, signed in with `token`.
+fn home_screen(token: &str) -> anyhow::Result<Operation> {
+    let variables: Value = serde_json::from_str(HOME_VARIABLES).context("home.variables.json")?;
+    Ok(Operation::new("HomeScreen", HOME, variables, Some(token)))
+}
+
+/// `Nearby` around Berlin's centre, 20 restaurants.
+fn nearby() -> Operation {
+    Operation::new(
+        "Nearby",
+        NEARBY,
+        json!({"location": {"lat": 52.52, "lng": 13.405}, "first": 20}),
+        None,
+    )
+}
+
+/// Scenarios 1-6 (`core`): their processes, their rows of the main table, their notes.
+async fn run_core(settings: &Settings, bench: &Bench, report: &mut Report) -> anyhow::Result<()> {
+    let (client, ticks_per_second) = (&bench.client, bench.ticks_per_second);
     let demo_addr = procs::free_loopback_addr()?;
     let mut demo = Child::spawn(
         "demo",
@@ -297,11 +363,11 @@ async fn operations(settings: &Settings) -> anyhow::Result<Report> {
         demo_addr,
         &["demo-upstreams", "--listen", &demo_addr.to_string()],
     )?;
-    demo.wait_ready(&client, "/_admin/stats")
+    demo.wait_ready(client, "/_admin/stats")
         .await
         .map_err(anyhow::Error::msg)?;
     let demo_url = format!("http://{demo_addr}");
-    let (mut gateway, gateway_addr) = start_gateway(&client, Build::current(), &demo_url).await?;
+    let (mut gateway, gateway_addr) = start_gateway(client, Build::current(), &demo_url).await?;
     eprintln!(
         "demo upstreams on {demo_addr}, gateway on {gateway_addr} (pid {})",
         gateway.pid()
@@ -317,18 +383,13 @@ async fn operations(settings: &Settings) -> anyhow::Result<Report> {
         Operation::new(format!("HomeScreen (first: {first})"), HOME, variables, Some(&token))
     };
     let home = Subject {
-        operation: Operation::new("HomeScreen", HOME, home_variables.clone(), Some(&token)),
+        operation: home_screen(&token)?,
         latency_reference: "floor 80 ms (4 waves × 20 ms); target p50 ≤ 81 ms, p99 ≤ 85 ms",
         calls_reference: "17",
         throughput_reference: "CPU ≤ 1.6 ms/query",
     };
     let nearby = Subject {
-        operation: Operation::new(
-            "Nearby",
-            NEARBY,
-            json!({"location": {"lat": 52.52, "lng": 13.405}, "first": 20}),
-            None,
-        ),
+        operation: nearby(),
         latency_reference: "floor 60 ms (3 waves × 20 ms); target p50 ≤ 61 ms",
         calls_reference: "8",
         throughput_reference: "CPU ≤ 0.4 ms/query",
@@ -347,14 +408,6 @@ async fn operations(settings: &Settings) -> anyhow::Result<Report> {
     .into_iter()
     .filter_map(|(on, subject)| on.then_some(subject))
     .collect();
-
-    let mut report = Report::new(Machine::describe(), settings.command());
-    let (ticks_per_second, ticks_read) = procs::clock_ticks_per_second();
-    if !ticks_read {
-        report
-            .notes
-            .push("`getconf CLK_TCK` could not be read; CPU figures assume 100 ticks/s.".to_owned());
-    }
 
     // 1. Upstream calls per query, on a fresh gateway, before any load.
     if settings.home {
@@ -449,14 +502,8 @@ async fn operations(settings: &Settings) -> anyhow::Result<Report> {
             concurrency,
             gateway: String::new(),
         };
-        run.measure(
-            &mut report,
-            &target,
-            [gateway.pid(), demo.pid()],
-            settings,
-            ticks_per_second,
-        )
-        .await?;
+        run.measure(report, &target, [gateway.pid(), demo.pid()], settings, ticks_per_second)
+            .await?;
     }
 
     // 5. HomeScreen at 64 again, on a gateway that has served nothing else: its
@@ -464,7 +511,7 @@ async fn operations(settings: &Settings) -> anyhow::Result<Report> {
     //    above left in the first gateway.
     if settings.home {
         drop(gateway);
-        let (fresh, fresh_addr) = start_gateway(&client, Build::current(), &demo_url).await?;
+        let (fresh, fresh_addr) = start_gateway(client, Build::current(), &demo_url).await?;
         gateway = fresh;
         let fresh_target = Target::new(client.clone(), format!("http://{fresh_addr}/graphql"));
         let run = Throughput {
@@ -473,7 +520,7 @@ async fn operations(settings: &Settings) -> anyhow::Result<Report> {
             gateway: ", fresh gateway".to_owned(),
         };
         run.measure(
-            &mut report,
+            report,
             &fresh_target,
             [gateway.pid(), demo.pid()],
             settings,
@@ -486,7 +533,7 @@ async fn operations(settings: &Settings) -> anyhow::Result<Report> {
     drop(gateway);
     if let Some(baseline) = &settings.baseline {
         let demo = (demo_url.as_str(), demo.pid());
-        compare_with_baseline(&mut report, &client, demo, baseline, &runs, settings, ticks_per_second).await?;
+        compare_with_baseline(report, client, demo, baseline, &runs, settings, ticks_per_second).await?;
     }
 
     report.notes.push(
@@ -503,14 +550,8 @@ async fn operations(settings: &Settings) -> anyhow::Result<Report> {
          figure is that run's peak (the fresh gateway's: its peak since it started)."
             .to_owned()
     });
-    if settings.quick {
-        report
-            .notes
-            .push("`BENCH_QUICK=1`: a smoke run, too few queries for the figures to mean much.".to_owned());
-    }
-
     drop(demo);
-    Ok(report)
+    Ok(())
 }
 
 /// Scenario 6: every run of `runs` (an operation and a concurrency) `rounds` times
@@ -609,18 +650,7 @@ async fn start_gateway(
     build: Build<'_>,
     demo_url: &str,
 ) -> anyhow::Result<(Child, SocketAddr)> {
-    let addr = procs::free_loopback_addr()?;
-    let mut gateway = Child::spawn(
-        build.name,
-        build.binary,
-        addr,
-        &["serve", "--listen", &addr.to_string(), "--upstreams", demo_url],
-    )?;
-    gateway
-        .wait_ready(client, "/health")
-        .await
-        .map_err(anyhow::Error::msg)?;
-    Ok((gateway, addr))
+    stack::start_gateway(client, build.name, build.binary, demo_url, &[]).await
 }
 
 /// One throughput run at L = 0: queries/s, latency, CPU per query of the three

@@ -59,6 +59,18 @@ impl Child {
     /// `bench-<name>.log` under the bench's temporary directory. `addr` is the
     /// address passed in `args`.
     pub fn spawn(name: &'static str, binary: &Path, addr: SocketAddr, args: &[&str]) -> std::io::Result<Child> {
+        Child::spawn_with_env(name, binary, addr, args, &[])
+    }
+
+    /// [`Child::spawn`] with `env` set after the benchmark's own variables (so a
+    /// `GATEWAY_*` given here overrides the cache and coalescing settings).
+    pub fn spawn_with_env(
+        name: &'static str,
+        binary: &Path,
+        addr: SocketAddr,
+        args: &[&str],
+        env: &[(&str, String)],
+    ) -> std::io::Result<Child> {
         let log = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("bench-{name}.log"));
         let mut command = Command::new(binary);
         command
@@ -76,6 +88,9 @@ impl Child {
             .stderr(File::create(&log)?);
         for var in PROXY_VARS {
             command.env_remove(var);
+        }
+        for (key, value) in env {
+            command.env(key, value);
         }
         let process = command
             .spawn()
@@ -96,7 +111,12 @@ impl Child {
     /// Polls `GET http://<addr><path>` until it answers 200, failing if the process
     /// exits or does not become ready within [`READY_ATTEMPTS`] polls.
     pub async fn wait_ready(&mut self, client: &reqwest::Client, path: &str) -> Result<(), String> {
-        let url = format!("http://{}{path}", self.addr);
+        self.wait_ready_at(client, &format!("http://{}{path}", self.addr)).await
+    }
+
+    /// [`Child::wait_ready`] on a whole URL (`https://...` for a TLS listener, with a
+    /// `client` that trusts its certificate).
+    pub async fn wait_ready_at(&mut self, client: &reqwest::Client, url: &str) -> Result<(), String> {
         for _ in 0..READY_ATTEMPTS {
             if let Some(status) = self.process.try_wait().map_err(|e| e.to_string())? {
                 return Err(format!(
@@ -105,7 +125,7 @@ impl Child {
                     self.log.display()
                 ));
             }
-            match client.get(&url).timeout(Duration::from_secs(1)).send().await {
+            match client.get(url).timeout(Duration::from_secs(1)).send().await {
                 Ok(response) if response.status() == reqwest::StatusCode::OK => return Ok(()),
                 _ => tokio::time::sleep(READY_INTERVAL).await,
             }

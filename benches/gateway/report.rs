@@ -1,5 +1,7 @@
-//! The one table the benchmark prints: markdown, ready to paste into the README's
-//! Performance section, headed by the machine, date, commit and command.
+//! The report the benchmark prints: markdown, ready to paste into
+//! docs/performance.md, headed by the machine, date, commit and command; the main
+//! table of the `core` scenarios, then a section per other scenario (each with its
+//! own table), the notes and the failures.
 
 use std::{fmt::Write as _, process::Command, time::Duration};
 
@@ -126,6 +128,9 @@ pub struct Report {
     pub baseline: Option<String>,
     /// With `BENCH_BASELINE`: the figures of the baseline against the current gateway.
     pub comparisons: Vec<Comparison>,
+    /// The other scenarios' sections (`curve`, `transport`, ...), markdown, each
+    /// headed by its own `####` title, in the order run.
+    pub sections: Vec<String>,
 }
 
 impl Report {
@@ -139,6 +144,7 @@ impl Report {
             notes: Vec::new(),
             baseline: None,
             comparisons: Vec::new(),
+            sections: Vec::new(),
         }
     }
 
@@ -174,15 +180,9 @@ impl Report {
     /// Adds a row for a load run: `figures` if every query succeeded, otherwise
     /// `FAILED` with the counts (and the run goes to the failure list).
     pub fn load_row(&mut self, operation: &str, scenario: String, outcome: &Outcome, figures: String, reference: &str) {
-        let result = if outcome.all_failed() == 0 {
+        let result = if self.check_run(format!("{operation}, {scenario}"), outcome) {
             figures
         } else {
-            self.failed_runs.push(FailedRun {
-                run: format!("{operation}, {scenario}"),
-                failed: outcome.all_failed(),
-                sent: outcome.sent(),
-                messages: outcome.failures.clone(),
-            });
             format!(
                 "**FAILED**: {} of {} queries; of the rest: {figures}",
                 outcome.all_failed(),
@@ -190,6 +190,37 @@ impl Report {
             )
         };
         self.row(operation, scenario, result, reference);
+    }
+
+    /// Whether every query of `outcome` succeeded; if not, the run, named `run`,
+    /// goes to the failure list (and the benchmark will exit non-zero).
+    pub fn check_run(&mut self, run: String, outcome: &Outcome) -> bool {
+        if outcome.all_failed() == 0 {
+            return true;
+        }
+        self.failed_runs.push(FailedRun {
+            run,
+            failed: outcome.all_failed(),
+            sent: outcome.sent(),
+            messages: outcome.failures.clone(),
+        });
+        false
+    }
+
+    /// The queries cell of a scenario's own table: the measured queries, or
+    /// `FAILED` with how many failed of how many sent, and how many of those in
+    /// the warm-up (whose failures do not touch the measured figures). The run
+    /// goes to the failure list under the name `run` if any query failed.
+    pub fn queries_cell(&mut self, run: String, outcome: &Outcome) -> String {
+        if self.check_run(run, outcome) {
+            return (outcome.ok + outcome.failed).to_string();
+        }
+        format!(
+            "**FAILED**: {} of {} ({} in the warm-up)",
+            outcome.all_failed(),
+            outcome.sent(),
+            outcome.warmup_failed
+        )
     }
 
     /// Whether any query failed.
@@ -226,8 +257,10 @@ impl Report {
                 "off"
             }
         );
-        let _ = writeln!(out, "| Operation | Scenario | Result | Floor / target (issue 7) |");
-        let _ = writeln!(out, "|---|---|---|---|");
+        if !self.rows.is_empty() {
+            let _ = writeln!(out, "| Operation | Scenario | Result | Floor / target (issue 7) |");
+            let _ = writeln!(out, "|---|---|---|---|");
+        }
         for row in &self.rows {
             let _ = writeln!(
                 out,
@@ -260,6 +293,9 @@ impl Report {
                 );
             }
         }
+        for section in &self.sections {
+            let _ = writeln!(out, "\n{}", section.trim_end());
+        }
         for note in &self.notes {
             let _ = writeln!(out, "\n{note}");
         }
@@ -277,7 +313,7 @@ impl Report {
 }
 
 /// Text made safe for a table cell.
-fn cell(text: &str) -> String {
+pub fn cell(text: &str) -> String {
     text.replace('|', "\\|").replace('\n', " ")
 }
 
