@@ -17,8 +17,8 @@ mod playground;
 mod subscriptions;
 mod transport;
 
-pub use transport::{ClientAddr, IpBlock, PeerAddr, client_addr};
 pub use playground::{DemoOrder, DemoPage};
+pub use transport::{ClientAddr, IpBlock, PeerAddr, client_addr};
 
 use std::{
     future::Future,

@@ -62,7 +62,12 @@ pub fn sample_order(seed: u64, user: u64) -> Option<SampleOrder> {
             .into_iter()
             .map(|r| r.restaurant_id)
             .find(|&r| availability(seed, r).is_some_and(|a| a.open))?;
-        let dish = menu(seed, restaurant)?.categories.iter().flat_map(|c| &c.items).next()?.id;
+        let dish = menu(seed, restaurant)?
+            .categories
+            .iter()
+            .flat_map(|c| &c.items)
+            .next()?
+            .id;
         Some(SampleOrder {
             restaurant,
             address: address.id,
