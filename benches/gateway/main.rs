@@ -49,7 +49,7 @@
 //!
 //! | variable | default (quick) | what |
 //! |---|---|---|
-//! | `BENCH_QUICK=1` | off | a smoke run: the quick counts below, a few seconds |
+//! | `BENCH_QUICK=1` | off | a smoke run: the quick counts below, about a minute (9 s for `core` alone) |
 //! | `BENCH_SCENARIOS` | `core,curve,transport,subscriptions` | comma-separated scenarios to run (see above) |
 //! | `BENCH_ONLY` | `home,nearby,restaurant` | comma-separated operations to run (`curve` runs `home` and `nearby` of them) |
 //! | `BENCH_LATENCY_REQUESTS` | 300 (10) | measured queries per operation at c = 1, L = 20 ms |
@@ -72,8 +72,10 @@
 //!
 //! With the defaults `core` takes about two and a half minutes on two cores against
 //! the gateway as first measured (a faster gateway finishes sooner), `curve` about
-//! three (two operations, five points of 18 s), `transport` about two (measured: see docs/performance.md),
-//! `subscriptions` about a minute (64 s measured); `BENCH_BASELINE` adds about two minutes at three rounds. Every query has a 30 s
+//! three (two operations, five points of 18 s), `transport` about seven (411 s on a
+//! machine shared with other builds, most of it the eight runs of 5,300 queries),
+//! `subscriptions` about a minute (64 s measured); `BENCH_BASELINE` adds about two
+//! minutes at three rounds. Every query has a 30 s
 //! timeout and every count is finite, so a run is bounded in time. Only loopback
 //! addresses are used. Under `cargo test --benches` (no `--bench` argument) the
 //! binary does nothing.
@@ -537,8 +539,8 @@ async fn run_core(settings: &Settings, bench: &Bench, report: &mut Report) -> an
     }
 
     report.notes.push(
-        "CPU is each process's `utime + stime` (`/proc/<pid>/stat`) over the measured queries (warm-up excluded), \
-         divided by their number. Peak RSS is the gateway's `VmHWM` (`/proc/<pid>/status`)."
+        "In the main table, CPU is each process's `utime + stime` (`/proc/<pid>/stat`) over the measured queries \
+         (warm-up excluded), divided by their number. Peak RSS is the gateway's `VmHWM` (`/proc/<pid>/status`)."
             .to_owned(),
     );
     report.notes.push(if peak_is_lifetime {

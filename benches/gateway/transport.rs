@@ -169,6 +169,16 @@ async fn protocols(
         },
     )
     .await?;
+    // Each demo must speak what it is there to measure, or the medians mix them.
+    for (demo, expected) in [(&h2, reqwest::Version::HTTP_2), (&h1, reqwest::Version::HTTP_11)] {
+        anyhow::ensure!(
+            demo.version == expected,
+            "the demo at {} answered a client offering h2 and http/1.1 in {}, not {}",
+            demo.url,
+            stack::version_name(demo.version),
+            stack::version_name(expected)
+        );
+    }
     let ca_file = tls.ca_file.to_str().context("the CA's path is not UTF-8")?.to_owned();
     let mut env = stack::composition_only();
     env.push(("GATEWAY_UPSTREAMS__TLS__CA_FILE", ca_file));
