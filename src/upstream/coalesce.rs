@@ -332,6 +332,27 @@ mod tests {
 
     const AT: (Service, &str) = (Service::Restaurants, "GET /x");
 
+    /// A caller, on a task of its own, of a [`pending_call`] that has started;
+    /// with the receiver that reads an error once the call's future is dropped.
+    async fn caller_of_a_pending_call(
+        flights: &Arc<Flights>,
+        counters: &Arc<CacheCounters>,
+    ) -> (
+        tokio::task::JoinHandle<Result<Option<Arc<Answer<u32>>>, UpstreamError>>,
+        tokio::sync::oneshot::Receiver<()>,
+    ) {
+        let (started, has_started) = tokio::sync::oneshot::channel();
+        let (dropped, was_dropped) = tokio::sync::oneshot::channel();
+        let (flights, counters) = (flights.clone(), counters.clone());
+        let caller = tokio::spawn(async move {
+            flights
+                .join::<u32, _>(&counters, AT, key(), None, move |_| pending_call(started, dropped))
+                .await
+        });
+        has_started.await.unwrap();
+        (caller, was_dropped)
+    }
+
     #[tokio::test]
     async fn a_call_that_panics_leaves_no_entry_and_the_next_call_runs_anew() {
         let flights = Flights::default();
@@ -487,17 +508,7 @@ mod tests {
     async fn the_last_caller_leaving_cancels_the_call_and_forgets_it() {
         let flights = Arc::new(Flights::default());
         let counters = Arc::new(CacheCounters::default());
-        let (started, has_started) = tokio::sync::oneshot::channel();
-        let (dropped, was_dropped) = tokio::sync::oneshot::channel();
-        let caller = {
-            let (flights, counters) = (flights.clone(), counters.clone());
-            tokio::spawn(async move {
-                flights
-                    .join::<u32, _>(&counters, AT, key(), None, move |_| pending_call(started, dropped))
-                    .await
-            })
-        };
-        has_started.await.unwrap();
+        let (caller, was_dropped) = caller_of_a_pending_call(&flights, &counters).await;
         assert_eq!(waiters(&flights), 1);
 
         // The caller's request goes away (its client disconnected).
@@ -579,17 +590,7 @@ mod tests {
     async fn a_caller_after_the_cancel_starts_a_new_call() {
         let flights = Arc::new(Flights::default());
         let counters = Arc::new(CacheCounters::default());
-        let (started, has_started) = tokio::sync::oneshot::channel();
-        let (dropped, was_dropped) = tokio::sync::oneshot::channel();
-        let abandoned = {
-            let (flights, counters) = (flights.clone(), counters.clone());
-            tokio::spawn(async move {
-                flights
-                    .join::<u32, _>(&counters, AT, key(), None, move |_| pending_call(started, dropped))
-                    .await
-            })
-        };
-        has_started.await.unwrap();
+        let (abandoned, was_dropped) = caller_of_a_pending_call(&flights, &counters).await;
         abandoned.abort();
         assert!(abandoned.await.is_err_and(|e| e.is_cancelled()));
         // The entry went with the last caller, before the call's task was even

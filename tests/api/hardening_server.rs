@@ -586,18 +586,25 @@ async fn wait_for_in_flight(app: &TestApp, want: u64) {
     wait_for_metric(app, "gateway_graphql_requests_in_flight", want).await;
 }
 
-#[tokio::test]
-async fn a_client_that_goes_away_leaves_no_upstream_call_running() {
-    let SlowEstimates { app, _demo, mut calls } = slow_estimates(false).await;
+/// A request whose client goes away while its upstream call is under way
+/// (coalescing on or off): asserts that the call's connection is dropped before
+/// the upstream's answer (3 s away) and that nothing is left in flight.
+async fn a_client_leaves_mid_call(coalesce: bool) -> SlowEstimates {
+    let SlowEstimates { app, _demo, mut calls } = slow_estimates(coalesce).await;
     let client = send_and_hold(&app).await;
     assert_eq!(next_call(&mut calls).await, Call::Arrived);
     wait_for_in_flight(&app, 1).await;
 
     drop(client);
 
-    // The call's connection is dropped before the upstream's answer (3 s away).
     assert_eq!(next_call(&mut calls).await, Call::DroppedBeforeTheAnswer);
     wait_for_in_flight(&app, 0).await;
+    SlowEstimates { app, _demo, calls }
+}
+
+#[tokio::test]
+async fn a_client_that_goes_away_leaves_no_upstream_call_running() {
+    let SlowEstimates { app, _demo, .. } = a_client_leaves_mid_call(false).await;
     // And the gateway still serves.
     let (status, body) = app.query("{ __typename }", json!({}), None).await;
     assert_eq!((status.as_u16(), &body["data"]["__typename"]), (200, &json!("Query")));
@@ -641,16 +648,7 @@ async fn a_call_shared_with_another_request_goes_on_for_it() {
 /// client went away) the task is aborted and its upstream connection closed.
 #[tokio::test]
 async fn a_coalesced_call_nobody_waits_for_is_cancelled_too() {
-    let SlowEstimates { app, _demo, mut calls } = slow_estimates(true).await;
-    let client = send_and_hold(&app).await;
-    assert_eq!(next_call(&mut calls).await, Call::Arrived);
-    wait_for_in_flight(&app, 1).await;
-
-    drop(client);
-
-    // The call's connection is dropped before the upstream's answer (3 s away).
-    assert_eq!(next_call(&mut calls).await, Call::DroppedBeforeTheAnswer);
-    wait_for_in_flight(&app, 0).await;
+    let SlowEstimates { app, _demo, mut calls } = a_client_leaves_mid_call(true).await;
     // And the next request for it makes a call of its own, answered.
     let (status, body) = app.query(ESTIMATE, json!({}), None).await;
     assert_eq!(status.as_u16(), 200);
