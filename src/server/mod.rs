@@ -38,6 +38,7 @@ use axum::{
 };
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
+use tower::ServiceBuilder;
 use tower_http::{
     request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
     trace::TraceLayer,
@@ -232,13 +233,19 @@ impl AppState {
     }
 }
 
-/// Puts the client's address ([`ClientAddr`]) on the request, and `Connection:
-/// close` on the answer while the gateway drains.
+/// The request-scoped policy, in one middleware: without
+/// `telemetry.trust_client_trace`, the client's trace headers are dropped before
+/// anything reads them (the request gets an id of its own, and no client
+/// `traceparent` goes anywhere); the client's address ([`ClientAddr`]) goes on the
+/// request; and `Connection: close` on the answer while the gateway drains.
 async fn connection_policy(
     State(state): State<AppState>,
     mut request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
+    if !state.inner.trust_client_trace {
+        observe::drop_client_trace(request.headers_mut());
+    }
     if let Some(PeerAddr(peer)) = request.extensions().get::<PeerAddr>().copied() {
         let client = client_addr(peer.ip(), request.headers(), &state.inner.trusted_proxies);
         request.extensions_mut().insert(ClientAddr(client));
@@ -252,34 +259,25 @@ async fn connection_policy(
 }
 
 /// All routes, with request ids, tracing, CORS, the body limit and load shedding.
+///
+/// The layers are composed with one `ServiceBuilder` each (for every route, and
+/// for `/graphql` alone): each `Router::layer` call boxes every route once more,
+/// and a boxed route is cloned whole for each request, so a stack of separate
+/// calls costs an allocation per layer and per level on every request.
 pub fn router(state: AppState, max_body_bytes: usize, max_in_flight: usize) -> Router {
     let x_request_id = header::HeaderName::from_static("x-request-id");
     let cors = state.inner.cors.clone();
-    let trust_client_trace = state.inner.trust_client_trace;
-    let compression = state.inner.compression.clone();
     let trusted = state.inner.trusted_proxies.clone();
     let slots = Arc::new(tokio::sync::Semaphore::new(max_in_flight));
     let body_limits = body::BodyLimits {
         deadline: state.inner.body_read_timeout,
         max_bytes: max_body_bytes,
     };
-    let router = Router::new()
-        .route("/graphql", get(subscriptions::get).post(subscriptions::post))
-        .route_layer(axum::middleware::from_fn_with_state(slots, admission::shed_load))
-        // Outside the load shedding: a request takes its slot once its body is in.
-        .route_layer(axum::middleware::from_fn_with_state(body_limits, body::read_whole))
-        .route("/health", get(live))
-        .route("/health/live", get(live))
-        .route("/health/ready", get(ready))
-        .route("/schema.graphql", get(schema_sdl))
-        .route("/metrics", get(metrics))
-        .with_state(state.clone())
-        .merge(crate::graphiql::asset_router())
-        .layer(axum::middleware::from_fn_with_state(state, connection_policy))
-        .layer(DefaultBodyLimit::max(max_body_bytes));
-    let router = transport::decompress(router, max_body_bytes);
-    let router = transport::compress(router, &compression)
-        .layer(PropagateRequestIdLayer::new(x_request_id.clone()))
+    let compression = transport::compression(&state.inner.compression);
+    // Outermost first.
+    let layers = ServiceBuilder::new()
+        .layer(axum::middleware::from_fn_with_state(state.clone(), connection_policy))
+        .layer(SetRequestIdLayer::new(x_request_id.clone(), MakeRequestUuid))
         .layer(
             TraceLayer::new_for_http().make_span_with(move |request: &axum::http::Request<_>| {
                 let route = request
@@ -313,17 +311,44 @@ pub fn router(state: AppState, max_body_bytes: usize, max_in_flight: usize) -> R
                 span
             }),
         )
-        .layer(SetRequestIdLayer::new(x_request_id, MakeRequestUuid));
-    // Untrusted, the client's ids are dropped before anything reads them: the
-    // request gets an id of its own, and no client `traceparent` goes anywhere.
-    let router = match trust_client_trace {
-        true => router,
-        false => router.layer(axum::middleware::map_request(observe::drop_client_trace)),
-    };
+        .layer(PropagateRequestIdLayer::new(x_request_id))
+        .layer(compression.br)
+        .map_response(box_body)
+        .layer(compression.gzip)
+        .map_response(box_body)
+        .layer(compression.zstd)
+        .layer(transport::decompression(max_body_bytes))
+        .layer(DefaultBodyLimit::max(max_body_bytes));
+    // A request takes its load-shedding slot once its body is in.
+    let graphql_layers = ServiceBuilder::new()
+        .layer(axum::middleware::from_fn_with_state(body_limits, body::read_whole))
+        .layer(axum::middleware::from_fn_with_state(slots, admission::shed_load));
+    let router = Router::new()
+        .route("/graphql", get(subscriptions::get).post(subscriptions::post))
+        .route_layer(graphql_layers)
+        .route("/health", get(live))
+        .route("/health/live", get(live))
+        .route("/health/ready", get(ready))
+        .route("/schema.graphql", get(schema_sdl))
+        .route("/metrics", get(metrics))
+        .with_state(state)
+        .merge(crate::graphiql::asset_router())
+        .layer(layers);
+    // Apart, and only when configured: CORS needs a body type the stack above does
+    // not answer with.
     match cors {
         Some(cors) => router.layer(cors),
         None => router,
     }
+}
+
+/// `response` with its body boxed: see [`transport::compression`].
+fn box_body<B>(response: axum::http::Response<B>) -> axum::response::Response
+where
+    B: axum::body::HttpBody<Data = axum::body::Bytes> + Send + 'static,
+    B::Error: Into<axum::BoxError>,
+{
+    response.map(axum::body::Body::new)
 }
 
 /// The header read timeout [`serve`] uses (`server.header_read_timeout`'s default).

@@ -5,11 +5,11 @@
 use std::net::{IpAddr, SocketAddr};
 
 use axum::{
-    Router,
     body::Body,
     extract::Request,
     http::{HeaderMap, HeaderValue, StatusCode, Version, header},
 };
+use tower::{layer::util::Stack, util::MapRequestLayer};
 use tower_http::{
     CompressionLevel,
     compression::{
@@ -100,80 +100,96 @@ pub fn client_addr(peer: IpAddr, headers: &HeaderMap, trusted: &[IpBlock]) -> Ip
 /// Whether a response is worth compressing and safe to: not a protocol switch
 /// (WebSocket), not an event stream or a multipart subscription (each event must go
 /// out when it happens), not already-compressed media, and at least `min_bytes`
-/// long (a body of unknown length counts as long).
-fn worth_compressing(min_bytes: u16) -> impl Predicate {
-    SizeAbove::new(min_bytes)
-        .and(NotForContentType::SSE)
-        .and(NotForContentType::GRPC)
-        .and(NotForContentType::IMAGES)
-        .and(NotForContentType::const_new("multipart/mixed"))
-        .and(
-            |status: StatusCode, _: Version, headers: &HeaderMap, _: &axum::http::Extensions| {
-                status != StatusCode::SWITCHING_PROTOCOLS && !headers.contains_key(header::UPGRADE)
-            },
-        )
+/// long (a body of unknown length counts as long). Never, with compression off
+/// (then no `Vary: Accept-Encoding` either).
+#[derive(Debug, Clone, Copy)]
+pub struct WorthCompressing {
+    on: bool,
+    min_bytes: u16,
 }
 
-/// `router` with response compression: zstd, then gzip, then br, the first one the
-/// client accepts (`Accept-Encoding`; q-values only as far as `q=0` refuses), each at
-/// its configured level, with `Vary: Accept-Encoding`. One layer per encoding,
-/// innermost first: a layer leaves alone a response that an inner one compressed.
-///
-/// The order follows the figures for HomeScreen's 69 KB answer (docs/production.md):
-/// zstd 3 makes 8.3 KB for about 0.1-0.2 ms of CPU, gzip 1 10.4 KB for about 0.1 ms,
-/// while brotli needs level 3-4 (1.1-1.4 ms) to do better than gzip 1, so br goes
-/// only to clients that take neither zstd nor gzip.
-pub fn compress(router: Router, config: &CompressionConfig) -> Router {
-    if !config.enabled {
-        return router;
+impl Predicate for WorthCompressing {
+    fn should_compress<B>(&self, response: &axum::http::Response<B>) -> bool
+    where
+        B: axum::body::HttpBody,
+    {
+        self.on
+            && response.status() != StatusCode::SWITCHING_PROTOCOLS
+            && !response.headers().contains_key(header::UPGRADE)
+            && SizeAbove::new(self.min_bytes)
+                .and(NotForContentType::SSE)
+                .and(NotForContentType::GRPC)
+                .and(NotForContentType::IMAGES)
+                .and(NotForContentType::const_new("multipart/mixed"))
+                .should_compress(response)
     }
-    let only = || CompressionLayer::new().no_gzip().no_br().no_zstd().no_deflate();
-    let level = |n: u32| CompressionLevel::Precise(i32::try_from(n).unwrap_or(i32::MAX));
-    router
-        .layer(
-            only()
-                .zstd(true)
-                .quality(level(config.zstd_level))
-                .compress_when(worth_compressing(config.min_bytes)),
-        )
-        .layer(
-            only()
-                .gzip(true)
-                .quality(level(config.gzip_level))
-                .compress_when(worth_compressing(config.min_bytes)),
-        )
-        .layer(
-            only()
-                .br(true)
-                .quality(level(config.br_level))
-                .compress_when(worth_compressing(config.min_bytes)),
-        )
 }
 
-/// `router` accepting request bodies sent with `Content-Encoding: gzip`, inflated
-/// as they are read. The inflated body is held to `max_body_bytes` by the handlers'
-/// own limit (`DefaultBodyLimit`, `413`); the compressed bytes are held to the same
-/// bound here, so a stream that inflates to nothing cannot run on for ever. Other
+/// One encoding's compression layer.
+pub type OneEncoding = CompressionLayer<WorthCompressing>;
+
+/// The response-compression layers [`compression`] makes.
+pub struct Compression {
+    /// zstd, tried first: innermost.
+    pub zstd: OneEncoding,
+    /// gzip, for a client that does not take zstd.
+    pub gzip: OneEncoding,
+    /// br, for a client that takes neither: outermost.
+    pub br: OneEncoding,
+}
+
+/// Response compression: zstd, then gzip, then br, the first one the client
+/// accepts (`Accept-Encoding`; q-values only as far as `q=0` refuses), each at its
+/// configured level, with `Vary: Accept-Encoding`; none when `config.enabled` is
+/// false. One layer per encoding, zstd innermost: a layer leaves alone a response
+/// that an inner one compressed. Between two of them the body must be boxed
+/// (`axum::body::Body::new`): an encoder's state is held inline, and three nested
+/// would make a body type of hundreds of kilobytes.
+///
+/// The order follows the figures for HomeScreen's 69 KB answer (docs/performance.md):
+/// zstd 3 makes 8.3 KB for about 0.2 ms of CPU, gzip 1 10.4 KB for about 0.1 ms,
+/// while brotli needs level 4 (2.7 ms) to do better than gzip 1, so br goes only
+/// to clients that take neither zstd nor gzip.
+pub fn compression(config: &CompressionConfig) -> Compression {
+    let on = config.enabled;
+    let worth = WorthCompressing {
+        on,
+        min_bytes: config.min_bytes,
+    };
+    let level = |n: u32| CompressionLevel::Precise(i32::try_from(n).unwrap_or(i32::MAX));
+    let none = || CompressionLayer::new().no_gzip().no_br().no_zstd().no_deflate();
+    Compression {
+        zstd: none().zstd(on).quality(level(config.zstd_level)).compress_when(worth),
+        gzip: none().gzip(on).quality(level(config.gzip_level)).compress_when(worth),
+        br: none().br(on).quality(level(config.br_level)).compress_when(worth),
+    }
+}
+
+/// Request bodies sent with `Content-Encoding: gzip`, inflated as they are read.
+/// The inflated body is held to `max_body_bytes` by the handlers' own limit
+/// (`DefaultBodyLimit`, `413`); the compressed bytes are held to the same bound
+/// here, so a stream that inflates to nothing cannot run on for ever. Other
 /// encodings pass through to the handler, which refuses them (`415`).
-pub fn decompress(router: Router, max_body_bytes: usize) -> Router {
-    router
-        .layer(
-            RequestDecompressionLayer::new()
-                .gzip(true)
-                .no_br()
-                .no_zstd()
-                .no_deflate()
-                .pass_through_unaccepted(true),
-        )
-        .layer(axum::middleware::map_request(move |request: Request| async move {
-            let compressed = request.headers().contains_key(header::CONTENT_ENCODING);
-            if !compressed {
-                return request;
-            }
-            let (parts, body) = request.into_parts();
-            let limited = http_body_util::Limited::new(body, max_body_bytes);
-            Request::from_parts(parts, Body::new(limited))
-        }))
+pub fn decompression(
+    max_body_bytes: usize,
+) -> Stack<RequestDecompressionLayer, MapRequestLayer<impl Fn(Request) -> Request + Clone>> {
+    let limit = move |request: Request| {
+        if !request.headers().contains_key(header::CONTENT_ENCODING) {
+            return request;
+        }
+        let (parts, body) = request.into_parts();
+        let limited = http_body_util::Limited::new(body, max_body_bytes);
+        Request::from_parts(parts, Body::new(limited))
+    };
+    Stack::new(
+        RequestDecompressionLayer::new()
+            .gzip(true)
+            .no_br()
+            .no_zstd()
+            .no_deflate()
+            .pass_through_unaccepted(true),
+        MapRequestLayer::new(limit),
+    )
 }
 
 /// `Connection: close` on every HTTP/1 answer once the gateway is draining, so that
@@ -187,6 +203,7 @@ pub fn close_when_draining(headers: &mut HeaderMap, version: Version) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use axum::Router;
 
     fn blocks(list: &[&str]) -> Vec<IpBlock> {
         list.iter().map(|b| IpBlock::parse(b).unwrap()).collect()
@@ -228,7 +245,8 @@ mod tests {
                 "/ws",
                 get(|| async { (StatusCode::SWITCHING_PROTOCOLS, [(header::UPGRADE, "websocket")]) }),
             );
-        let router = compress(router, &CompressionConfig::default());
+        let Compression { zstd, gzip, br } = compression(&CompressionConfig::default());
+        let router = router.layer(zstd).layer(gzip).layer(br);
         assert_eq!(encoding_of(router.clone(), "/json").await.as_deref(), Some("zstd"));
         assert_eq!(encoding_of(router.clone(), "/events").await, None);
         assert_eq!(encoding_of(router, "/ws").await, None);
