@@ -66,10 +66,21 @@ pub fn estimated_bytes(text: &str, document: &ExecutableDocument) -> usize {
     text.len().saturating_add(nodes.saturating_mul(NODE_BYTES))
 }
 
-/// Parsed documents by their exact text.
+/// A document as the limits found it: parsed, and its text's token count.
+#[derive(Clone)]
+pub struct Parsed {
+    /// The parsed document; the request executes a copy of it.
+    pub document: Arc<ExecutableDocument>,
+    /// The GraphQL tokens of its text (`server::limits`'s lexical scan).
+    pub tokens: usize,
+}
+
+/// Parsed documents by their exact text. A text is put here only once it has
+/// passed the lexical limits and parsed, so a text found here need not be
+/// scanned again (the limits are the process's, fixed at start).
 #[derive(Clone)]
 pub struct Documents {
-    cache: Cache<String, Arc<ExecutableDocument>>,
+    cache: Cache<String, Parsed>,
 }
 
 impl Default for Documents {
@@ -77,8 +88,8 @@ impl Default for Documents {
         Self {
             cache: Cache::builder()
                 .max_capacity(CAPACITY_BYTES)
-                .weigher(|text: &String, document: &Arc<ExecutableDocument>| {
-                    u32::try_from(estimated_bytes(text, document)).unwrap_or(u32::MAX)
+                .weigher(|text: &String, parsed: &Parsed| {
+                    u32::try_from(estimated_bytes(text, &parsed.document)).unwrap_or(u32::MAX)
                 })
                 .build(),
         }
@@ -86,14 +97,32 @@ impl Default for Documents {
 }
 
 impl Documents {
-    /// `query`, parsed: from the cache when it was parsed before. The request
-    /// executes a copy of it.
-    pub fn parse(&self, query: &str) -> async_graphql::parser::Result<Arc<ExecutableDocument>> {
-        if let Some(document) = self.cache.get(query) {
-            return Ok(document);
+    /// `query` as it was parsed before, if it is still here.
+    pub fn get(&self, query: &str) -> Option<Parsed> {
+        self.cache.get(query)
+    }
+
+    /// Keeps `parsed`, the document of `query`, which passed the lexical limits.
+    pub fn insert(&self, query: &str, parsed: Parsed) {
+        self.cache.insert(query.to_owned(), parsed);
+    }
+
+    /// `query`, parsed: from the cache when it was parsed before. For callers
+    /// that do not scan (tests); the limits use [`Documents::get`] and
+    /// [`Documents::insert`].
+    #[cfg(test)]
+    fn parse(&self, query: &str) -> async_graphql::parser::Result<Arc<ExecutableDocument>> {
+        if let Some(parsed) = self.get(query) {
+            return Ok(parsed.document);
         }
         let document = Arc::new(async_graphql::parser::parse_query(query)?);
-        self.cache.insert(query.to_owned(), document.clone());
+        self.insert(
+            query,
+            Parsed {
+                document: document.clone(),
+                tokens: 0,
+            },
+        );
         Ok(document)
     }
 }

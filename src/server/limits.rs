@@ -25,6 +25,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use super::documents::{Documents, Parsed};
 use async_graphql::{
     Name, Positioned, Variables,
     parser::types::{DocumentOperations, ExecutableDocument, OperationDefinition, Selection, SelectionSet},
@@ -129,40 +130,39 @@ pub struct Measures {
 
 /// Measures `query` against `limits` and parses it. `variables` give the value of
 /// a `first: $var`.
+#[cfg(test)]
 pub fn check(
     query: &str,
     variables: &Variables,
     limits: &DocumentLimits,
 ) -> Result<(Arc<ExecutableDocument>, Measures), LimitError> {
-    check_with(query, variables, limits, |text| {
-        async_graphql::parser::parse_query(text).map(Arc::new)
-    })
+    check_with(query, variables, limits, &Documents::default())
 }
 
-/// [`check`], parsing with `parse` (the server's cache of parsed documents) once
-/// the text has passed the lexical checks.
+/// Measures `query` against `limits` and parses it, through `documents` (the
+/// server's cache of parsed documents): a text found there passed the lexical
+/// checks and parsed when it went in, with the same `limits`, and is measured
+/// again only for what its variables change. `variables` give the value of a
+/// `first: $var`.
 pub fn check_with(
     query: &str,
     variables: &Variables,
     limits: &DocumentLimits,
-    parse: impl FnOnce(&str) -> async_graphql::parser::Result<Arc<ExecutableDocument>>,
+    documents: &Documents,
 ) -> Result<(Arc<ExecutableDocument>, Measures), LimitError> {
     if query.len() > limits.max_chars && query.chars().count() > limits.max_chars {
         return Err(LimitError::TooLong(limits.max_chars));
     }
-    // Braces nest at most once per field level, plus the argument values inside
-    // a level: allow twice the depth, and never more than the parser's own bound.
-    let max_nesting = (limits.max_depth.saturating_mul(2) + 4).min(60);
-    let scan = scan(query, limits.max_tokens, max_nesting);
-    if scan.tokens > limits.max_tokens {
-        return Err(LimitError::TooManyTokens(limits.max_tokens));
-    }
-    if scan.nesting > max_nesting {
-        return Err(LimitError::TooDeep(limits.max_depth));
-    }
-    let document = parse(query).map_err(|e| LimitError::Syntax(e.to_string()))?;
-    let mut measures = measure(&document, variables, limits.max_page_size)?;
-    measures.tokens = scan.tokens;
+    let parsed = match documents.get(query) {
+        Some(parsed) => parsed,
+        None => {
+            let parsed = scan_and_parse(query, limits)?;
+            documents.insert(query, parsed.clone());
+            parsed
+        }
+    };
+    let mut measures = measure(&parsed.document, variables, limits.max_page_size)?;
+    measures.tokens = parsed.tokens;
     let over = |value: u64, limit: usize| value > limit as u64;
     if over(measures.depth, limits.max_depth) {
         return Err(LimitError::TooDeep(limits.max_depth));
@@ -179,7 +179,26 @@ pub fn check_with(
     if over(measures.directives, limits.max_directives) {
         return Err(LimitError::TooManyDirectives(limits.max_directives));
     }
-    Ok((document, measures))
+    Ok((parsed.document, measures))
+}
+
+/// The lexical checks, then the parse.
+fn scan_and_parse(query: &str, limits: &DocumentLimits) -> Result<Parsed, LimitError> {
+    // Braces nest at most once per field level, plus the argument values inside
+    // a level: allow twice the depth, and never more than the parser's own bound.
+    let max_nesting = (limits.max_depth.saturating_mul(2) + 4).min(60);
+    let scan = scan(query, limits.max_tokens, max_nesting);
+    if scan.tokens > limits.max_tokens {
+        return Err(LimitError::TooManyTokens(limits.max_tokens));
+    }
+    if scan.nesting > max_nesting {
+        return Err(LimitError::TooDeep(limits.max_depth));
+    }
+    let document = async_graphql::parser::parse_query(query).map_err(|e| LimitError::Syntax(e.to_string()))?;
+    Ok(Parsed {
+        document: Arc::new(document),
+        tokens: scan.tokens,
+    })
 }
 
 /// What the lexical scan found. It stops counting once past the limits.

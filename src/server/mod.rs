@@ -273,7 +273,6 @@ pub fn router(state: AppState, max_body_bytes: usize, max_in_flight: usize) -> R
         deadline: state.inner.body_read_timeout,
         max_bytes: max_body_bytes,
     };
-    let compression = transport::compression(&state.inner.compression);
     // Outermost first.
     let layers = ServiceBuilder::new()
         .layer(axum::middleware::from_fn_with_state(state.clone(), connection_policy))
@@ -312,11 +311,9 @@ pub fn router(state: AppState, max_body_bytes: usize, max_in_flight: usize) -> R
             }),
         )
         .layer(PropagateRequestIdLayer::new(x_request_id))
-        .layer(compression.br)
+        // Boxed once compressed: an encoder's state makes the body type large.
         .map_response(box_body)
-        .layer(compression.gzip)
-        .map_response(box_body)
-        .layer(compression.zstd)
+        .layer(transport::compression(&state.inner.compression))
         .layer(transport::decompression(max_body_bytes))
         .layer(DefaultBodyLimit::max(max_body_bytes));
     // A request takes its load-shedding slot once its body is in.
@@ -342,7 +339,7 @@ pub fn router(state: AppState, max_body_bytes: usize, max_in_flight: usize) -> R
     }
 }
 
-/// `response` with its body boxed: see [`transport::compression`].
+/// `response` with its body boxed: see [`transport::ResponseCompression`].
 fn box_body<B>(response: axum::http::Response<B>) -> axum::response::Response
 where
     B: axum::body::HttpBody<Data = axum::body::Bytes> + Send + 'static,

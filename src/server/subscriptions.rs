@@ -169,9 +169,7 @@ fn run(
     };
     let documents = &inner.documents;
     let (document, measures) =
-        match limits::check_with(&request.query, &request.variables, &inner.document_limits, |query| {
-            documents.parse(query)
-        }) {
+        match limits::check_with(&request.query, &request.variables, &inner.document_limits, documents) {
             Ok(checked) => checked,
             Err(error) => return one(error_response(error.code(), &error.to_string())),
         };

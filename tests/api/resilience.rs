@@ -81,7 +81,11 @@ async fn retries_hide_a_flaky_service_within_their_budget() {
         config.cache.enabled = false;
     })
     .await;
-    app.fault(json!({"service": "restaurants", "errorRate": 0.2})).await;
+    // One call in ten fails: without retries 90 % would be answered. (At one in
+    // five the retries needed, some 50, sit at the budget's own size, and a run
+    // that drew more failures than the mean ran out of it: seen failing, 197 of
+    // 200 answered.)
+    app.fault(json!({"service": "restaurants", "errorRate": 0.1})).await;
     let queries = 200;
 
     let mut answered = 0;

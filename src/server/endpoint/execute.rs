@@ -81,10 +81,8 @@ pub(super) async fn execute(
     let mut request = prepared.request;
     let documents = &inner.documents;
     let (document, measures) =
-        limits::check_with(&request.query, &request.variables, &inner.document_limits, |query| {
-            documents.parse(query)
-        })
-        .map_err(|error| RequestError::document(error.code(), error.to_string()))?;
+        limits::check_with(&request.query, &request.variables, &inner.document_limits, documents)
+            .map_err(|error| RequestError::document(error.code(), error.to_string()))?;
     if let Some(registration) = prepared.registration {
         inner.persisted.commit(registration, &request.query).await;
     }
