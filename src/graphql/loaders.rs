@@ -40,6 +40,10 @@ use crate::upstream::{
 /// flooding buys nothing here.
 pub type RequestLoader = DataLoader<UpstreamLoader, HashMapCache<foldhash::fast::RandomState>>;
 
+/// A request's outcomes by key, hashed as [`RequestLoader`]'s cache is, for the
+/// same reasons.
+pub type KeyMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+
 /// Call 7: a restaurant's master data.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct RestaurantKey(pub RestaurantId);
@@ -157,9 +161,9 @@ pub async fn load_one<K: Resource>(loader: &RequestLoader, key: K) -> Result<Opt
 /// favourites): they skip the DataLoader's batching delay, and a batch can never
 /// merge with another wave's. The fields that read these keys later through
 /// [`load_one`] find them in the cache, failures included.
-pub async fn prime_each<K: Resource>(loader: &RequestLoader, keys: Vec<K>) -> HashMap<K, Outcome<K::Value>> {
+pub async fn prime_each<K: Resource>(loader: &RequestLoader, keys: Vec<K>) -> KeyMap<K, Outcome<K::Value>> {
     let mut cached = loader.get_cached_values::<Each<K>>();
-    let mut found = HashMap::with_capacity(keys.len());
+    let mut found = KeyMap::with_capacity_and_hasher(keys.len(), Default::default());
     let mut missing = Vec::new();
     for key in keys {
         match cached.remove(&Each(key.clone())) {
@@ -185,7 +189,7 @@ pub struct UpstreamLoader {
     upstreams: Upstreams,
     viewer: Option<UserId>,
     /// Outcomes that no DataLoader cache holds, per key type (a
-    /// `HashMap<K, Outcome<K::Value>>` under `TypeId::of::<K>()`): every key
+    /// `KeyMap<K, Outcome<K::Value>>` under `TypeId::of::<K>()`): every key
     /// that failed in this request, and the keys that succeeded in a batch
     /// that a plain-key load failed whole.
     known: Mutex<HashMap<TypeId, Box<dyn Any + Send>>>,
@@ -218,14 +222,14 @@ impl UpstreamLoader {
     /// concurrently. Keys that failed earlier in this request get that error
     /// again without a call (so do the other remembered outcomes); the keys
     /// that fail now are remembered.
-    pub async fn load_each<K: Resource>(&self, keys: &[K]) -> HashMap<K, Outcome<K::Value>> {
-        let mut out = HashMap::with_capacity(keys.len());
-        let mut groups: HashMap<K::Group, Vec<Id<K>>> = HashMap::new();
+    pub async fn load_each<K: Resource>(&self, keys: &[K]) -> KeyMap<K, Outcome<K::Value>> {
+        let mut out = KeyMap::with_capacity_and_hasher(keys.len(), Default::default());
+        let mut groups: KeyMap<K::Group, Vec<Id<K>>> = KeyMap::default();
         {
             let known = self.known.lock().unwrap_or_else(|p| p.into_inner());
             let earlier = known
                 .get(&TypeId::of::<K>())
-                .and_then(|f| f.downcast_ref::<HashMap<K, Outcome<K::Value>>>());
+                .and_then(|f| f.downcast_ref::<KeyMap<K, Outcome<K::Value>>>());
             for key in keys {
                 match earlier.and_then(|f| f.get(key)) {
                     Some(outcome) => {
@@ -264,8 +268,8 @@ impl UpstreamLoader {
         let mut known = self.known.lock().unwrap_or_else(|p| p.into_inner());
         let entry = known
             .entry(TypeId::of::<K>())
-            .or_insert_with(|| Box::new(HashMap::<K, Outcome<K::Value>>::new()));
-        if let Some(known) = entry.downcast_mut::<HashMap<K, Outcome<K::Value>>>() {
+            .or_insert_with(|| Box::new(KeyMap::<K, Outcome<K::Value>>::default()));
+        if let Some(known) = entry.downcast_mut::<KeyMap<K, Outcome<K::Value>>>() {
             known.extend(outcomes);
         }
     }

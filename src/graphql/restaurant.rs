@@ -56,7 +56,7 @@ struct Known {
 }
 
 /// A service's answers for a page, as [`loaders::prime_each`] gives them.
-type Batch<K, V> = Option<HashMap<K, Outcome<V>>>;
+type Batch<K, V> = Option<loaders::KeyMap<K, Outcome<V>>>;
 
 /// One restaurant's share of a page's batch: `None` when there was no batch.
 fn share<K: Hash + Eq, V: Clone>(batch: &Batch<K, V>, key: &K) -> Option<Fetched<V>> {

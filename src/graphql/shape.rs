@@ -70,11 +70,15 @@ impl OnError {
     }
 }
 
+/// A map looked up for every object of every answer: foldhash, not SipHash (the
+/// keys are the schema's own names, not a client's).
+type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+
 /// The output types of a schema, as the shaping pass needs them: for each object
 /// type, the type of each field.
 #[derive(Debug)]
 pub struct Shapes {
-    objects: HashMap<String, HashMap<String, Type>>,
+    objects: FastMap<String, FastMap<String, Type>>,
     query: String,
     mutation: Option<String>,
     subscription: Option<String>,
@@ -89,7 +93,7 @@ impl Shapes {
     pub fn from_sdl(sdl: &str) -> Shapes {
         let document = async_graphql::parser::parse_schema(sdl).expect("the schema's own SDL parses");
         let mut shapes = Shapes {
-            objects: HashMap::new(),
+            objects: FastMap::default(),
             query: "Query".to_owned(),
             mutation: None,
             subscription: None,
@@ -286,7 +290,7 @@ impl<'a> Walk<'a> {
     /// Shapes `value`, at a position of type `ty` selected by `sets`; `false` when
     /// it ends up null in a Non-Null position (and the caller must be nulled).
     fn complete(&mut self, value: &mut Value, ty: &Type, sets: &[&'a SelectionSet]) -> bool {
-        if *value == Value::Null {
+        if matches!(value, Value::Null) {
             let object = matches!(&ty.base, BaseType::Named(name) if self.shapes.objects.contains_key(name.as_str()));
             if !(object && self.errors_below()) {
                 return ty.nullable || !self.propagate;
@@ -415,7 +419,7 @@ impl<'a> Walk<'a> {
     fn groups(
         &self,
         type_name: &str,
-        fields: &'a HashMap<String, Type>,
+        fields: &'a FastMap<String, Type>,
         sets: &[&'a SelectionSet],
     ) -> Option<Rc<[Group<'a>]>> {
         let mut groups: Vec<Group<'a>> = Vec::new();
@@ -434,7 +438,7 @@ impl<'a> Walk<'a> {
     fn collect(
         &self,
         type_name: &str,
-        fields: &'a HashMap<String, Type>,
+        fields: &'a FastMap<String, Type>,
         set: &'a SelectionSet,
         groups: &mut Vec<Group<'a>>,
         budget: &mut usize,
