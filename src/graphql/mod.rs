@@ -85,7 +85,7 @@ impl Executor {
     pub async fn execute(
         &self,
         request: async_graphql::Request,
-        document: &ExecutableDocument,
+        document: &Document,
         scope: RequestScope,
         on_error: OnError,
     ) -> async_graphql::Response {
@@ -107,7 +107,7 @@ impl Executor {
     pub fn execute_stream(
         &self,
         request: async_graphql::Request,
-        document: std::sync::Arc<ExecutableDocument>,
+        document: Document,
         scope: RequestScope,
         on_error: OnError,
     ) -> impl futures_util::Stream<Item = async_graphql::Response> + Send + 'static {
@@ -124,6 +124,34 @@ impl Executor {
             );
             response
         })
+    }
+}
+
+/// A parsed document with what execution derives from it alone, found once per
+/// document (the server keeps these by their text): whether plans may splice
+/// pre-serialised JSON into its answers. Derefs to the parsed document.
+#[derive(Debug, Clone)]
+pub struct Document {
+    parsed: std::sync::Arc<ExecutableDocument>,
+    raw_json: plan::RawJson,
+}
+
+impl Document {
+    /// `parsed`, with what execution derives from it.
+    pub fn new(parsed: ExecutableDocument) -> Document {
+        let raw_json = plan::RawJson::for_document(&parsed);
+        Document {
+            parsed: std::sync::Arc::new(parsed),
+            raw_json,
+        }
+    }
+}
+
+impl std::ops::Deref for Document {
+    type Target = ExecutableDocument;
+
+    fn deref(&self) -> &ExecutableDocument {
+        &self.parsed
     }
 }
 
@@ -145,7 +173,7 @@ impl Asked {
 /// copy; `document` stays to shape the answer), and where plans may splice JSON.
 fn prepare(
     mut request: async_graphql::Request,
-    document: &ExecutableDocument,
+    document: &Document,
     scope: RequestScope,
     on_error: OnError,
 ) -> (async_graphql::Request, Asked) {
@@ -156,9 +184,8 @@ fn prepare(
         operation_name: request.operation_name.clone(),
         values: request.variables.clone(),
     };
-    request.set_parsed_query(document.clone());
-    let raw_json = plan::RawJson::for_document(document);
-    (request.data(scope).data(raw_json).data(on_error), asked)
+    request.set_parsed_query(ExecutableDocument::clone(document));
+    (request.data(scope).data(document.raw_json).data(on_error), asked)
 }
 
 /// The SDL, exactly as `schema/schema.graphql` holds it.

@@ -15,7 +15,7 @@
 //! operations that are used all the time. Only documents that passed the lexical
 //! limits (`super::limits`) reach it.
 
-use std::sync::Arc;
+use crate::graphql::Document;
 
 use async_graphql::parser::types::ExecutableDocument;
 use moka::sync::Cache;
@@ -70,7 +70,7 @@ pub fn estimated_bytes(text: &str, document: &ExecutableDocument) -> usize {
 #[derive(Clone)]
 pub struct Parsed {
     /// The parsed document; the request executes a copy of it.
-    pub document: Arc<ExecutableDocument>,
+    pub document: Document,
     /// The GraphQL tokens of its text (`server::limits`'s lexical scan).
     pub tokens: usize,
 }
@@ -111,11 +111,11 @@ impl Documents {
     /// that do not scan (tests); the limits use [`Documents::get`] and
     /// [`Documents::insert`].
     #[cfg(test)]
-    fn parse(&self, query: &str) -> async_graphql::parser::Result<Arc<ExecutableDocument>> {
+    fn parse(&self, query: &str) -> async_graphql::parser::Result<Document> {
         if let Some(parsed) = self.get(query) {
             return Ok(parsed.document);
         }
-        let document = Arc::new(async_graphql::parser::parse_query(query)?);
+        let document = Document::new(async_graphql::parser::parse_query(query)?);
         self.insert(
             query,
             Parsed {
@@ -140,7 +140,7 @@ mod tests {
         assert_eq!(documents.cache.entry_count(), 1);
         let second = documents.parse(query).unwrap();
         assert!(
-            Arc::ptr_eq(&first, &second),
+            std::ptr::eq::<ExecutableDocument>(&*first, &*second),
             "the cached document is shared, not parsed again"
         );
         assert!(documents.parse("{ broken").is_err());

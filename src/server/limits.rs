@@ -23,9 +23,9 @@
 //! This module must not execute anything or call an upstream.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
 use super::documents::{Documents, Parsed};
+use crate::graphql::Document;
 use async_graphql::{
     Name, Positioned, Variables,
     parser::types::{DocumentOperations, ExecutableDocument, OperationDefinition, Selection, SelectionSet},
@@ -131,11 +131,7 @@ pub struct Measures {
 /// Measures `query` against `limits` and parses it. `variables` give the value of
 /// a `first: $var`.
 #[cfg(test)]
-pub fn check(
-    query: &str,
-    variables: &Variables,
-    limits: &DocumentLimits,
-) -> Result<(Arc<ExecutableDocument>, Measures), LimitError> {
+pub fn check(query: &str, variables: &Variables, limits: &DocumentLimits) -> Result<(Document, Measures), LimitError> {
     check_with(query, variables, limits, &Documents::default())
 }
 
@@ -149,7 +145,7 @@ pub fn check_with(
     variables: &Variables,
     limits: &DocumentLimits,
     documents: &Documents,
-) -> Result<(Arc<ExecutableDocument>, Measures), LimitError> {
+) -> Result<(Document, Measures), LimitError> {
     if query.len() > limits.max_chars && query.chars().count() > limits.max_chars {
         return Err(LimitError::TooLong(limits.max_chars));
     }
@@ -196,7 +192,7 @@ fn scan_and_parse(query: &str, limits: &DocumentLimits) -> Result<Parsed, LimitE
     }
     let document = async_graphql::parser::parse_query(query).map_err(|e| LimitError::Syntax(e.to_string()))?;
     Ok(Parsed {
-        document: Arc::new(document),
+        document: Document::new(document),
         tokens: scan.tokens,
     })
 }

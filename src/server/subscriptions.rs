@@ -301,8 +301,11 @@ pub async fn get(State(state): State<AppState>, request: Request) -> Response {
 /// `POST /graphql`: an SSE stream when the client accepts only events, else the
 /// HTTP endpoint.
 pub async fn post(State(state): State<AppState>, request: Request) -> Response {
-    let headers = request.headers().clone();
-    let body = Bytes::from_request(request, &state).await;
+    // The headers are taken, not copied: reading the body needs only its limit
+    // (an extension).
+    let (mut parts, body) = request.into_parts();
+    let headers = std::mem::take(&mut parts.headers);
+    let body = Bytes::from_request(Request::from_parts(parts, body), &state).await;
     if wants_event_stream(&headers) && !headers.get(header::ACCEPT).is_some_and(accepts_json) {
         let Ok(bytes) = body else {
             return bad_request("the body could not be read");
