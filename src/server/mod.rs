@@ -279,34 +279,29 @@ pub fn router(state: AppState, max_body_bytes: usize, max_in_flight: usize) -> R
         .layer(SetRequestIdLayer::new(x_request_id.clone(), MakeRequestUuid))
         .layer(
             TraceLayer::new_for_http().make_span_with(move |request: &axum::http::Request<_>| {
-                let route = request
-                    .extensions()
-                    .get::<axum::extract::MatchedPath>()
-                    .map(|p| p.as_str().to_owned())
-                    .unwrap_or_default();
-                let id = request
-                    .headers()
-                    .get("x-request-id")
-                    .and_then(|v| v.to_str().ok())
-                    .unwrap_or_default();
-                // The client's address: behind trusted proxies, from X-Forwarded-For.
-                let client = request
-                    .extensions()
-                    .get::<PeerAddr>()
-                    .map(|peer| client_addr(peer.0.ip(), request.headers(), &trusted).to_string())
-                    .unwrap_or_default();
+                // The fields are worked out only when the span is enabled (the
+                // macro evaluates them then): the client's address is formatted,
+                // for one, on every request that logs.
+                let headers = request.headers();
                 let span = tracing::info_span!(
                     "request",
-                    otel.name = %format_args!("{} {route}", request.method()),
+                    otel.name = %format_args!("{} {}", request.method(), matched_path(request)),
                     otel.kind = "server",
                     method = %request.method(),
-                    route,
-                    request_id = id,
-                    client
+                    route = matched_path(request),
+                    request_id = headers.get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or_default(),
+                    // The client's address: behind trusted proxies, from X-Forwarded-For.
+                    client = %request
+                        .extensions()
+                        .get::<PeerAddr>()
+                        .map(|peer| client_addr(peer.0.ip(), headers, &trusted).to_string())
+                        .unwrap_or_default(),
                 );
-                // With trace export on, the client's W3C context is the parent.
-                let header = |name: &str| request.headers().get(name).and_then(|v| v.to_str().ok());
-                crate::telemetry::accept_parent(&span, header("traceparent"), header("tracestate"));
+                if !span.is_disabled() {
+                    // With trace export on, the client's W3C context is the parent.
+                    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+                    crate::telemetry::accept_parent(&span, header("traceparent"), header("tracestate"));
+                }
                 span
             }),
         )
@@ -337,6 +332,15 @@ pub fn router(state: AppState, max_body_bytes: usize, max_in_flight: usize) -> R
         Some(cors) => router.layer(cors),
         None => router,
     }
+}
+
+/// The route a request matched (`/graphql`), or `""`.
+fn matched_path<B>(request: &axum::http::Request<B>) -> &str {
+    request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map(|p| p.as_str())
+        .unwrap_or_default()
 }
 
 /// `response` with its body boxed: see [`transport::ResponseCompression`].
