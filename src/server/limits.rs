@@ -548,6 +548,30 @@ mod tests {
         run(query).map(|_| "OK").unwrap_or_else(|e| e.code())
     }
 
+    #[test]
+    fn a_cached_text_keeps_its_scan_and_is_measured_again_with_its_variables() {
+        let documents = Documents::default();
+        let query = "query($n: Int) { restaurants(first: $n) { edges { node { id } } } }";
+        let with = |n: i32| Variables::from_json(serde_json::json!({ "n": n }));
+        let (first, measured) = check_with(query, &with(5), &LIMITS, &documents).unwrap();
+        let (second, again) = check_with(query, &with(50), &LIMITS, &documents).unwrap();
+        assert!(
+            std::ptr::eq::<ExecutableDocument>(&*first, &*second),
+            "the second request gets the cached document"
+        );
+        assert_eq!(again.tokens, measured.tokens, "the token count comes with it");
+        assert!(measured.tokens > 10, "{measured:?}");
+        assert!(
+            again.complexity > measured.complexity,
+            "the page size of the second request counts: {measured:?} then {again:?}"
+        );
+        let over = Variables::from_json(serde_json::json!({ "n": 100_000 }));
+        assert!(
+            check_with(query, &over, &LIMITS, &documents).is_err(),
+            "a cached document is still held to the limits its variables reach"
+        );
+    }
+
     /// 26 fragments, each spreading the next twice: 2^25 expansions.
     pub(crate) fn fragment_bomb() -> String {
         let mut query = String::from("query { ...A }\n");
