@@ -106,51 +106,11 @@ impl Documents {
     pub fn insert(&self, query: &str, parsed: Parsed) {
         self.cache.insert(query.to_owned(), parsed);
     }
-
-    /// `query`, parsed: from the cache when it was parsed before. For callers
-    /// that do not scan (tests); the limits use [`Documents::get`] and
-    /// [`Documents::insert`].
-    #[cfg(test)]
-    fn parse(&self, query: &str) -> async_graphql::parser::Result<Document> {
-        if let Some(parsed) = self.get(query) {
-            return Ok(parsed.document);
-        }
-        let document = Document::new(async_graphql::parser::parse_query(query)?);
-        self.insert(
-            query,
-            Parsed {
-                document: document.clone(),
-                tokens: 0,
-            },
-        );
-        Ok(document)
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_document_parses_once_and_comes_back_the_same() {
-        let documents = Documents::default();
-        let query = "query Q($id: ID!) { restaurant(id: $id) { id name } }";
-        let first = documents.parse(query).unwrap();
-        documents.cache.run_pending_tasks();
-        assert_eq!(documents.cache.entry_count(), 1);
-        let second = documents.parse(query).unwrap();
-        assert!(
-            std::ptr::eq::<ExecutableDocument>(&*first, &*second),
-            "the cached document is shared, not parsed again"
-        );
-        assert!(documents.parse("{ broken").is_err());
-        documents.cache.run_pending_tasks();
-        assert_eq!(
-            documents.cache.entry_count(),
-            1,
-            "a document that fails to parse is not kept"
-        );
-    }
 
     #[test]
     fn an_entry_weighs_its_parsed_form_not_just_its_text() {

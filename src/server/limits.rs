@@ -549,6 +549,25 @@ mod tests {
     }
 
     #[test]
+    fn a_document_parses_once_and_comes_back_the_same() {
+        let documents = Documents::default();
+        let query = "query Q($id: ID!) { restaurant(id: $id) { id name } }";
+        let variables = Variables::from_json(serde_json::json!({ "id": "1" }));
+        let (first, _) = check_with(query, &variables, &LIMITS, &documents).unwrap();
+        let (second, _) = check_with(query, &variables, &LIMITS, &documents).unwrap();
+        assert!(
+            std::ptr::eq::<ExecutableDocument>(&*first, &*second),
+            "the cached document is shared, not parsed again"
+        );
+        assert!(check_with("{ broken", &variables, &LIMITS, &documents).is_err());
+        assert!(documents.get(query).is_some());
+        assert!(
+            documents.get("{ broken").is_none(),
+            "a document that fails to parse is not kept"
+        );
+    }
+
+    #[test]
     fn a_cached_text_keeps_its_scan_and_is_measured_again_with_its_variables() {
         let documents = Documents::default();
         let query = "query($n: Int) { restaurants(first: $n) { edges { node { id } } } }";

@@ -215,8 +215,9 @@ where
     }
 }
 
-/// The encodings the gateway compresses with, in the server's order of preference.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The encodings the gateway compresses with, in the server's order of preference
+/// (the first is the least: the best).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Coding {
     Zstd,
     Gzip,
@@ -246,7 +247,7 @@ fn preferred(headers: &HeaderMap) -> Option<Coding> {
             continue;
         };
         let refused = parts.next().is_some_and(|q| !q_above_zero(q.trim()));
-        if !refused && best.is_none_or(|best| (coding as u8) < (best as u8)) {
+        if !refused && best.is_none_or(|best| coding < best) {
             best = Some(coding);
         }
     }
