@@ -48,14 +48,25 @@ pub struct RequestScope {
 impl RequestScope {
     /// A fresh scope for a request by `viewer`.
     pub fn new(upstreams: Upstreams, viewer: Option<UserId>, limits: Limits, batch_delay: std::time::Duration) -> Self {
-        let loader = RequestLoader::with_cache(
-            UpstreamLoader::new(upstreams.clone(), viewer),
-            tokio::spawn,
-            HashMapCache::new(),
-        )
-        .delay(batch_delay)
-        // The upstream layer splits batches at each service's own maximum.
-        .max_batch_size(1000);
+        let loader = Self::loader(upstreams.clone(), viewer, batch_delay, tokio::spawn);
+        Self::with_loader(loader, upstreams, viewer, limits)
+    }
+
+    /// The request's DataLoader, whose batches run on tasks that `spawner` starts.
+    pub fn loader<R>(
+        upstreams: Upstreams,
+        viewer: Option<UserId>,
+        batch_delay: std::time::Duration,
+        spawner: impl Fn(futures_util::future::BoxFuture<'static, ()>) -> R + Send + Sync + 'static,
+    ) -> RequestLoader {
+        RequestLoader::with_cache(UpstreamLoader::new(upstreams, viewer), spawner, HashMapCache::new())
+            .delay(batch_delay)
+            // The upstream layer splits batches at each service's own maximum.
+            .max_batch_size(1000)
+    }
+
+    /// A scope for a request by `viewer` that loads through `loader`.
+    pub fn with_loader(loader: RequestLoader, upstreams: Upstreams, viewer: Option<UserId>, limits: Limits) -> Self {
         Self {
             loader,
             viewer: viewer.map(|id| Arc::new(Viewer::new(id, upstreams.clone()))),

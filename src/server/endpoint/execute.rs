@@ -10,11 +10,7 @@ use super::request::{Incoming, RequestError, on_error_of};
 use super::respond::flag_stale;
 use crate::{
     auth::Identity,
-    graphql::{
-        RequestScope,
-        loaders::{RequestLoader, UpstreamLoader},
-        selected_operation,
-    },
+    graphql::{RequestScope, selected_operation},
     upstream::{RequestContext, cache::StaleLog},
 };
 
@@ -135,8 +131,8 @@ pub(super) async fn execute(
     // request (answered, past its deadline, or dropped when the client went away)
     // instead of running on for nobody.
     let tasks = RequestTasks::default();
-    let mut scope = RequestScope::new(upstreams.clone(), viewer, inner.limits, inner.batch_delay);
-    scope.loader = request_loader(upstreams, viewer, inner.batch_delay, &tasks);
+    let loader = RequestScope::loader(upstreams.clone(), viewer, inner.batch_delay, tasks.spawner());
+    let scope = RequestScope::with_loader(loader, upstreams, viewer, inner.limits);
     // Every upstream call ends by the deadline, so execution does too; this bound
     // only guards against a resolver stuck on something else.
     let answer = tokio::time::timeout(
@@ -157,22 +153,4 @@ pub(super) async fn execute(
     });
     drop(tasks);
     answer
-}
-
-/// The request's DataLoader, as `RequestScope::new` builds it, but spawning its
-/// batches through `tasks`, so that they end with the request.
-fn request_loader(
-    upstreams: crate::upstream::Upstreams,
-    viewer: Option<crate::upstream::UserId>,
-    batch_delay: std::time::Duration,
-    tasks: &RequestTasks,
-) -> RequestLoader {
-    RequestLoader::with_cache(
-        UpstreamLoader::new(upstreams, viewer),
-        tasks.spawner(),
-        async_graphql::dataloader::HashMapCache::new(),
-    )
-    .delay(batch_delay)
-    // The upstream layer splits batches at each service's own maximum.
-    .max_batch_size(1000)
 }
