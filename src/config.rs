@@ -147,6 +147,11 @@ pub struct ServerConfig {
     pub trusted_proxies: Vec<String>,
     /// Response compression.
     pub compression: CompressionConfig,
+    /// Threads of the async runtime that serves requests and calls the upstreams:
+    /// `0` is one per CPU the process may use (tokio's default). `1` saves the
+    /// hand-offs between threads (less CPU per query at light load) but serves
+    /// on one CPU only; docs/performance.md ("Worker threads") has the figures.
+    pub worker_threads: usize,
 }
 
 /// Response compression, negotiated by `Accept-Encoding` (zstd, then gzip, then br).
@@ -596,6 +601,7 @@ impl Default for ServerConfig {
             drain_delay: Duration::from_secs(5),
             trusted_proxies: Vec::new(),
             compression: CompressionConfig::default(),
+            worker_threads: 0,
         }
     }
 }
@@ -804,6 +810,9 @@ fn production_unset_message(missing: &[Unset]) -> String {
 
 /// The most names `telemetry.operation_labels` may give a metric label of their own.
 pub const MAX_OPERATION_LABELS: usize = 64;
+
+/// The most threads `server.worker_threads` may ask for.
+pub const MAX_WORKER_THREADS: usize = 1024;
 
 /// Whether `name` is a GraphQL operation name (`[_A-Za-z][_0-9A-Za-z]*`) of at most
 /// 64 characters: what may become a metric label.
@@ -1100,6 +1109,12 @@ impl Config {
         }
         if server.max_in_flight == 0 {
             return Err(invalid("server.max_in_flight", "must be at least 1"));
+        }
+        if server.worker_threads > MAX_WORKER_THREADS {
+            return Err(invalid(
+                "server.worker_threads",
+                format!("must be at most {MAX_WORKER_THREADS} (0 is one per CPU)"),
+            ));
         }
         if upstreams.max_response_bytes < 1024 {
             return Err(invalid("upstreams.max_response_bytes", "must be at least 1024"));
@@ -1450,6 +1465,18 @@ mod tests {
         config.auth.jwt_secret = "short".into();
         let error = config.validate().unwrap_err().to_string();
         assert!(error.contains("auth.jwt_secret"), "{error}");
+    }
+
+    #[test]
+    fn worker_threads_come_from_the_environment_and_are_bounded_by_name() {
+        let vars = |value: &str| vec![("GATEWAY_SERVER__WORKER_THREADS".to_owned(), value.to_owned())];
+        let config = Config::read(None, vars("1")).unwrap().config;
+        assert_eq!(config.server.worker_threads, 1);
+        config.validate().unwrap();
+        assert_eq!(Config::default().server.worker_threads, 0, "0: one per CPU");
+        let config = Config::read(None, vars("1025")).unwrap().config;
+        let error = config.validate().unwrap_err().to_string();
+        assert!(error.contains("server.worker_threads"), "{error}");
     }
 
     #[test]

@@ -128,7 +128,7 @@ fn main() -> anyhow::Result<()> {
             // Kept until main returns: dropping it flushes the spans not yet exported.
             let _telemetry = telemetry::init_with(&config.log, &config.telemetry);
             loaded.warn_ignored();
-            runtime()?.block_on(async {
+            runtime_with(config.server.worker_threads)?.block_on(async {
                 let listener = TcpListener::bind(config.server.listen)
                     .await
                     .with_context(|| format!("binding {} (server.listen)", config.server.listen))?;
@@ -232,10 +232,17 @@ fn health(addr: SocketAddr, path: &str) -> anyhow::Result<()> {
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("starting the async runtime")
+    runtime_with(0)
+}
+
+/// A multi-threaded runtime with `workers` threads, or tokio's default (one per
+/// CPU, or `TOKIO_WORKER_THREADS`) for 0 (`server.worker_threads`).
+fn runtime_with(workers: usize) -> anyhow::Result<tokio::runtime::Runtime> {
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if workers > 0 {
+        builder.worker_threads(workers);
+    }
+    builder.enable_all().build().context("starting the async runtime")
 }
 
 #[allow(clippy::print_stdout)]
