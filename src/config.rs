@@ -874,8 +874,8 @@ impl Config {
 
     /// [`Config::read`] without its generic argument: figment's deserialisers are
     /// compiled here once, in the library, not again in every crate that reads a
-    /// configuration (the binary, each test target); about 40 % of the binary's
-    /// code was their copy.
+    /// configuration (the binary, each test target): their copy was 58 % of the
+    /// binary's LLVM IR (`cargo llvm-lines --release --bin delivery-gateway`).
     fn read_vars(file: Option<&Path>, vars: Vec<(String, String)>) -> Result<Loaded, ConfigError> {
         let mut figment = Figment::from(Serialized::defaults(Config::default()));
         if let Some(file) = file {
