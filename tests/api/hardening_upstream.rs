@@ -373,8 +373,19 @@ async fn ten_thousand_queries_against_a_dead_service_make_at_most_half_again_the
 #[tokio::test]
 async fn retries_still_hide_a_service_that_fails_one_call_in_five() {
     let app = spawn_app_with(|config| config.cache.enabled = false).await;
+    // A gateway that has been running: the service's recent calls hold successes.
+    // On a cold start the breaker's window is empty, and a service's second failure
+    // before any success stops its retries (the benefit of the doubt is given once,
+    // so that a service that is down from the start gets no retry storm): when two
+    // of the first few calls failed, the first queries went without retries (seen
+    // as 3-4 of the first 5 queries incomplete in some runs), which is not what
+    // this test measures.
+    let warm = signed_in(&app, HOME, &berlin(5), 8, 4).await;
+    assert!(warm.iter().all(|body| errors(body).is_empty()), "{warm:?}");
     app.fault(json!({"service": "restaurants", "errorRate": 0.2})).await;
-    let queries = 200;
+    // 400: the 98 % below then allows 8 incomplete screens where four attempts leave
+    // about 1.3 on average (0.2⁴ per call, two calls per screen; 0-3 per 200 seen).
+    let queries = 400;
 
     let bodies = signed_in(&app, HOME, &berlin(5), queries, 4).await;
 
