@@ -35,6 +35,8 @@ use crate::{
     contract::UserId,
 };
 
+pub mod ring_jwt;
+
 /// Largest JWKS document read.
 const MAX_JWKS_BYTES: usize = 256 * 1024;
 
@@ -129,6 +131,7 @@ impl Authenticator {
     /// With a JWKS URL and inside a tokio runtime, starts the key refresher, which
     /// stops when the last clone of the authenticator is dropped.
     pub fn new(config: &AuthConfig) -> Self {
+        ring_jwt::install();
         let algorithm = match config.algorithm {
             JwtAlgorithm::HS256 => Algorithm::HS256,
             JwtAlgorithm::RS256 => Algorithm::RS256,

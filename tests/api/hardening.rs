@@ -28,7 +28,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 
-use crate::helpers::spawn_app_with;
+use crate::helpers::{rs256_jwk, sign_jwt, spawn_app_with};
 
 /// What Kubernetes puts in every pod's environment for a Service named `gateway`.
 const KUBERNETES_ENV: [(&str, &str); 8] = [
@@ -188,13 +188,12 @@ fn rs256_key() -> EncodingKey {
 fn rs256_token(claims: Value) -> String {
     let mut header = Header::new(Algorithm::RS256);
     header.kid = Some("one".into());
-    jsonwebtoken::encode(&header, &claims, &rs256_key()).unwrap()
+    sign_jwt(&header, &claims, &rs256_key())
 }
 
 #[tokio::test]
 async fn the_key_set_client_follows_no_redirect() {
-    let mut jwk = jsonwebtoken::jwk::Jwk::from_encoding_key(&rs256_key(), Algorithm::RS256).unwrap();
-    jwk.common.key_id = Some("one".into());
+    let jwk = rs256_jwk(&rs256_key(), "one");
     let jwks = redirecting_jwks(json!({ "keys": [jwk] })).await;
     let moved = format!("{}/moved", jwks.base);
     let app = spawn_app_with(move |c| {
@@ -220,7 +219,7 @@ async fn a_token_whose_audience_is_an_array_holding_ours_is_accepted() {
     let key = EncodingKey::from_secret(app.config.auth.jwt_secret.as_bytes());
     let sign = |aud: Value| {
         let claims = json!({"sub": "42", "exp": 9_999_999_999u64, "aud": aud});
-        jsonwebtoken::encode(&Header::default(), &claims, &key).unwrap()
+        sign_jwt(&Header::default(), &claims, &key)
     };
 
     let (status, body) = app

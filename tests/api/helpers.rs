@@ -29,6 +29,22 @@ pub const RESTAURANT_ROUTES: [&str; 4] = [
     "availability GET /availability",
 ];
 
+/// A JWT: `claims` signed with `key` for `header.alg`. jsonwebtoken signs with the
+/// gateway's provider (`auth::ring_jwt`), installed here because a test may sign
+/// before it starts a gateway.
+pub fn sign_jwt(header: &jsonwebtoken::Header, claims: &Value, key: &jsonwebtoken::EncodingKey) -> String {
+    delivery_gateway::auth::ring_jwt::install();
+    jsonwebtoken::encode(header, claims, key).unwrap()
+}
+
+/// The public JWK of an RS256 private key, named `kid`.
+pub fn rs256_jwk(key: &jsonwebtoken::EncodingKey, kid: &str) -> jsonwebtoken::jwk::Jwk {
+    delivery_gateway::auth::ring_jwt::install();
+    let mut jwk = jsonwebtoken::jwk::Jwk::from_encoding_key(key, jsonwebtoken::Algorithm::RS256).unwrap();
+    jwk.common.key_id = Some(kid.into());
+    jwk
+}
+
 /// Where the acceptance operations look for restaurants: Berlin, Mitte.
 pub fn berlin(first: u32) -> Value {
     json!({"location": {"lat": 52.52, "lng": 13.405}, "first": first})

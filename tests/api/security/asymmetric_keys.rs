@@ -11,7 +11,7 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Value, json};
 
 use super::{HealthProbe, assert_refused, far_future, post, production, signed, start, with_token};
-use crate::helpers::{HOME, TestApp, assert_no_errors, berlin, errors, spawn_app_with};
+use crate::helpers::{HOME, TestApp, assert_no_errors, berlin, errors, rs256_jwk, sign_jwt, spawn_app_with};
 
 fn fixture(name: &str) -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -23,7 +23,7 @@ fn rs256_token(private: &str, kid: Option<&str>, sub: &str) -> String {
     let key = EncodingKey::from_rsa_pem(&std::fs::read(fixture(private)).unwrap()).unwrap();
     let mut header = Header::new(Algorithm::RS256);
     header.kid = kid.map(str::to_owned);
-    jsonwebtoken::encode(&header, &json!({"sub": sub, "exp": far_future()}), &key).unwrap()
+    sign_jwt(&header, &json!({"sub": sub, "exp": far_future()}), &key)
 }
 
 #[tokio::test]
@@ -76,9 +76,7 @@ async fn jwks_server() -> JwksServer {
 
 fn jwk(private: &str, kid: &str) -> Value {
     let key = EncodingKey::from_rsa_pem(&std::fs::read(fixture(private)).unwrap()).unwrap();
-    let mut jwk = jsonwebtoken::jwk::Jwk::from_encoding_key(&key, Algorithm::RS256).unwrap();
-    jwk.common.key_id = Some(kid.into());
-    serde_json::to_value(jwk).unwrap()
+    serde_json::to_value(rs256_jwk(&key, kid)).unwrap()
 }
 
 #[tokio::test]

@@ -25,7 +25,7 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Value, json};
 use tokio::task::JoinHandle;
 
-use crate::helpers::{HOME, TestApp, assert_no_errors, berlin};
+use crate::helpers::{HOME, TestApp, assert_no_errors, berlin, sign_jwt};
 
 const GRAPHQL_RESPONSE: &str = "application/graphql-response+json";
 const PRODUCTION_SECRET: &str = "a-production-secret-that-is-long-enough-0123";
@@ -116,7 +116,7 @@ fn production(config: &mut Config) {
 /// A token with these claims, signed with the gateway's (default) HS256 secret.
 fn signed(app: &TestApp, claims: Value) -> String {
     let key = EncodingKey::from_secret(app.config.auth.jwt_secret.as_bytes());
-    jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &key).unwrap()
+    sign_jwt(&Header::new(Algorithm::HS256), &claims, &key)
 }
 
 fn far_future() -> u64 {

@@ -6,7 +6,7 @@ use jsonwebtoken::{EncodingKey, Header};
 use serde_json::json;
 
 use super::{assert_refused, code, far_future, post, signed, start, still_serving, with_token};
-use crate::helpers::spawn_app;
+use crate::helpers::{sign_jwt, spawn_app};
 
 #[tokio::test]
 async fn alg_none_is_401() {
@@ -22,7 +22,7 @@ async fn alg_none_is_401() {
 async fn a_token_signed_with_another_key_is_401() {
     let (app, probe) = start(spawn_app().await).await;
     let key = EncodingKey::from_secret(b"another-secret-that-is-long-enough-to-pass");
-    let token = jsonwebtoken::encode(&Header::default(), &json!({"sub": "42", "exp": far_future()}), &key).unwrap();
+    let token = sign_jwt(&Header::default(), &json!({"sub": "42", "exp": far_future()}), &key);
     let answer = with_token(&app, &token).await;
     assert_refused(&app, answer, 401, "UNAUTHENTICATED").await;
     still_serving(&app, probe).await;
