@@ -15,7 +15,6 @@
 
 use figment::{
     Error, Figment, Metadata, Profile, Provider,
-    error::Kind,
     providers::Serialized,
     value::{Dict, Map, Value},
 };
@@ -86,17 +85,10 @@ where
         prefix: prefix.to_owned(),
         vars: vec![var.clone()],
     };
-    let Err(error) = Figment::from(Serialized::defaults(T::default()))
-        .merge(one)
-        .extract::<T>()
-    else {
-        return true;
-    };
-    !error.into_iter().any(|e| {
-        matches!(e.kind, Kind::UnknownField(..))
-            && e.path.len() <= var.path.len()
-            && e.path.iter().zip(&var.path).all(|(a, b)| a == b)
-    })
+    match super::extract::<T>(&Figment::from(Serialized::defaults(T::default())).merge(one)) {
+        Ok(_) => true,
+        Err(error) => !error.unknown_field_within(&var.path),
+    }
 }
 
 impl Provider for EnvVars {
