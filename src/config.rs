@@ -1698,6 +1698,28 @@ mod tests {
     }
 
     #[test]
+    fn a_bad_value_in_a_file_names_its_key_and_the_file() {
+        let dir = std::env::temp_dir().join(format!("dg-config-value-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        for (toml, key) in [
+            ("[limits]\nmax_depth = -3\n", "\"default.limits.max_depth\""),
+            // An array's element: the array's own key names its source.
+            (
+                "[server]\ntrusted_proxies = [1]\n",
+                "\"default.server.trusted_proxies.0\"",
+            ),
+        ] {
+            let file = dir.join("gateway.toml");
+            std::fs::write(&file, toml).unwrap();
+            let error = Config::read(Some(&file), Vec::new()).unwrap_err().to_string();
+            assert!(
+                error.contains(key) && error.contains("gateway.toml TOML file"),
+                "{error}"
+            );
+        }
+    }
+
+    #[test]
     fn production_refuses_a_plain_http_key_set_by_name() {
         let mut config = Config::default();
         config.server.mode = Mode::Production;
