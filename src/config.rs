@@ -773,8 +773,9 @@ impl Default for LogConfig {
 /// `T` read from `figment`'s merged values by way of one JSON tree.
 ///
 /// figment's own deserialiser takes each struct through its "magic" types too, so it
-/// compiled every visitor of [`Config`] six times: 10 % of the library's LLVM IR,
-/// in the serial part of every build. Through the tree they are compiled once, and
+/// compiled every visitor of [`Config`] six times (figment's code and those visitors
+/// were 10 % of the library's LLVM IR, in the serial part of every build). Through
+/// the tree they are compiled once (7.4 % less IR in all), and
 /// [`Unreadable::into_figment`] gives an error figment's form: the key, and the
 /// file or variable that set it.
 fn extract<T: serde::de::DeserializeOwned>(figment: &Figment) -> Result<T, Unreadable> {
@@ -826,7 +827,7 @@ impl Unreadable {
                 path: key,
                 unknown_field,
                 ..
-            } => *unknown_field && key.len() <= path.len() && key.iter().zip(path).all(|(a, b)| a == b),
+            } => *unknown_field && path.starts_with(key),
         }
     }
 

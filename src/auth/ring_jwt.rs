@@ -3,8 +3,8 @@
 //!
 //! jsonwebtoken keeps its cryptography behind [`CryptoProvider`] and ships two: one
 //! on aws-lc-rs (a C build, the slowest unit of a clean build) and one on the
-//! RustCrypto crates (`rsa`, `p256`, `p384`, `ed25519-dalek` and some forty crates
-//! under them, a second implementation of what `ring` does, and `rsa` with an
+//! RustCrypto crates (`rsa`, `p256`, `p384`, `ed25519-dalek` and the crates under
+//! them, 29 in all: a second implementation of what `ring` does, and `rsa` with an
 //! advisory that has no fixed version, RUSTSEC-2023-0071). This is the aws-lc-rs
 //! provider's mapping with `ring`'s API, which aws-lc-rs copies: every algorithm of
 //! [`Algorithm`], each accepted only with a key of its own family, so a key
@@ -45,9 +45,9 @@ pub static PROVIDER: CryptoProvider = CryptoProvider {
 
 /// Makes [`PROVIDER`] jsonwebtoken's provider for the process. Idempotent; cheap
 /// after the first call. jsonwebtoken built without a provider of its own panics
-/// at the first signature it checks or makes without one installed, so every
-/// path that gets there ([`crate::auth::Authenticator::new`], key parsing in
-/// `Config::validate`) calls this first.
+/// at the first signature it checks or makes without one installed, so the path
+/// that gets there, [`crate::auth::Authenticator::new`], calls this first (reading
+/// a key from PEM or a JWK needs no provider).
 pub fn install() {
     // `Err` only when a provider is installed already: this one (the only one built).
     let _ = PROVIDER.install_default();
@@ -143,12 +143,8 @@ fn new_signer(algorithm: &Algorithm, key: &EncodingKey) -> Result<Box<dyn JwtSig
     let algorithm = *algorithm;
     same_family(algorithm, key.family())?;
     let der = key.as_bytes();
-    let rsa = |encoding: &'static dyn ring_sig::RsaEncoding| {
-        RsaKeyPair::from_der(der)
-            .or_else(|_| RsaKeyPair::from_pkcs8(der))
-            .map(|pair| SigningKey::Rsa(pair, encoding))
-            .map_err(|e| ErrorKind::InvalidRsaKey(e.to_string()))
-    };
+    let rsa =
+        |encoding: &'static dyn ring_sig::RsaEncoding| rsa_key_pair(der).map(|pair| SigningKey::Rsa(pair, encoding));
     let ecdsa = |signing: &'static ring_sig::EcdsaSigningAlgorithm| {
         EcdsaKeyPair::from_pkcs8(signing, der, &SystemRandom::new())
             .map(SigningKey::Ecdsa)
@@ -205,11 +201,17 @@ fn new_verifier(algorithm: &Algorithm, key: &DecodingKey) -> Result<Box<dyn JwtV
     Ok(Box::new(RingVerifier { algorithm, key }))
 }
 
+/// An RSA private key as jsonwebtoken holds it: PKCS#1 DER (from either PEM form),
+/// or PKCS#8 when it was given as DER.
+fn rsa_key_pair(der: &[u8]) -> Result<RsaKeyPair> {
+    RsaKeyPair::from_der(der)
+        .or_else(|_| RsaKeyPair::from_pkcs8(der))
+        .map_err(|e| ErrorKind::InvalidRsaKey(e.to_string()).into())
+}
+
 /// An RSA private key's public modulus and exponent (a JWK made from it).
 fn rsa_components_from_private_key(der: &[u8]) -> Result<(Vec<u8>, Vec<u8>)> {
-    let pair = RsaKeyPair::from_der(der)
-        .or_else(|_| RsaKeyPair::from_pkcs8(der))
-        .map_err(|e| ErrorKind::InvalidRsaKey(e.to_string()))?;
+    let pair = rsa_key_pair(der)?;
     let components = rsa::PublicKeyComponents::<Vec<u8>>::from(pair.public());
     Ok((components.n, components.e))
 }
