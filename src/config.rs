@@ -122,6 +122,16 @@ pub struct ServerConfig {
     pub request_timeout: Duration,
     /// GraphQL requests in flight at most; past it, `503` with `Retry-After`.
     pub max_in_flight: usize,
+    /// GraphQL requests executing at once, at most; the others in flight wait for
+    /// a turn within their deadline. `0` (the default) adapts the limit to the
+    /// CPU: it shrinks while the runtime's workers are all busy (more at once would
+    /// only wait longer for them, holding memory) and grows while they have time
+    /// to spare and requests wait, between `server.min_executing` and
+    /// `server.max_in_flight`. A number fixes it.
+    pub max_executing: usize,
+    /// The adaptive executing limit's floor: `0` (the default) is 8 per worker
+    /// thread.
+    pub min_executing: usize,
     /// `development` or `production`: production refuses the development JWT
     /// secret, turns field suggestions off and introspection off except for a
     /// secret header or a token scope.
@@ -595,6 +605,8 @@ impl Default for ServerConfig {
             shutdown_grace: Duration::from_secs(10),
             request_timeout: Duration::from_secs(2),
             max_in_flight: 1024,
+            max_executing: 0,
+            min_executing: 0,
             mode: Mode::Development,
             header_read_timeout: Duration::from_secs(10),
             body_read_timeout: Duration::from_secs(10),
@@ -1198,6 +1210,15 @@ impl Config {
         }
         if server.max_in_flight == 0 {
             return Err(invalid("server.max_in_flight", "must be at least 1"));
+        }
+        if server.max_executing > server.max_in_flight {
+            return Err(invalid(
+                "server.max_executing",
+                "must be at most server.max_in_flight (0 adapts it to the CPU)",
+            ));
+        }
+        if server.min_executing > server.max_in_flight {
+            return Err(invalid("server.min_executing", "must be at most server.max_in_flight"));
         }
         if server.worker_threads > MAX_WORKER_THREADS {
             return Err(invalid(

@@ -7,6 +7,7 @@ mod admission;
 mod body;
 mod browser;
 mod cancel;
+mod concurrency;
 mod documents;
 mod endpoint;
 pub mod limits;
@@ -67,6 +68,9 @@ struct Inner {
     limits: Limits,
     batch_delay: Duration,
     request_timeout: Duration,
+    /// `server.max_executing` (`0`: adaptive) and `server.min_executing`.
+    max_executing: usize,
+    min_executing: usize,
     /// The whole body of a request must arrive within this long (`408` past it).
     body_read_timeout: Duration,
     graphiql: bool,
@@ -125,6 +129,8 @@ impl AppState {
                 },
                 batch_delay: config.graphql.batch_delay,
                 request_timeout: config.server.request_timeout,
+                max_executing: config.server.max_executing,
+                min_executing: config.server.min_executing,
                 body_read_timeout: config.server.body_read_timeout,
                 graphiql: config.server.graphiql,
                 shutting_down: AtomicBool::new(false),
@@ -258,7 +264,8 @@ async fn connection_policy(
     response
 }
 
-/// All routes, with request ids, tracing, CORS, the body limit and load shedding.
+/// All routes, with request ids, tracing, CORS, the body limit, load shedding and
+/// the executing limit ([`concurrency`]).
 ///
 /// The layers are composed with one `ServiceBuilder` each (for every route, and
 /// for `/graphql` alone): each `Router::layer` call boxes every route once more,
@@ -268,7 +275,30 @@ pub fn router(state: AppState, max_body_bytes: usize, max_in_flight: usize) -> R
     let x_request_id = header::HeaderName::from_static("x-request-id");
     let cors = state.inner.cors.clone();
     let trusted = state.inner.trusted_proxies.clone();
-    let slots = Arc::new(tokio::sync::Semaphore::new(max_in_flight));
+    let workers = tokio::runtime::Handle::try_current().map_or(1, |runtime| runtime.metrics().num_workers());
+    let executing = concurrency::Limiter::from_settings(
+        state.inner.max_executing,
+        state.inner.min_executing,
+        max_in_flight,
+        workers,
+    );
+    if let Some(limiter) = &executing {
+        limiter.adapt();
+        let limiter = Arc::downgrade(limiter);
+        let read = move || limiter.upgrade().map_or(0.0, |l| l.limit() as f64);
+        if let Err(e) = state.inner.observe.metrics.gauge_from(
+            "graphql_executing_limit",
+            "GraphQL requests allowed to execute at once (server.max_executing)",
+            read,
+        ) {
+            tracing::warn!(error = %e, "the executing limit's gauge is not exported");
+        }
+    }
+    let slots = Arc::new(admission::Admission {
+        slots: tokio::sync::Semaphore::new(max_in_flight),
+        executing,
+        request_timeout: state.inner.request_timeout,
+    });
     let body_limits = body::BodyLimits {
         deadline: state.inner.body_read_timeout,
         max_bytes: max_body_bytes,
@@ -311,7 +341,8 @@ pub fn router(state: AppState, max_body_bytes: usize, max_in_flight: usize) -> R
         .layer(transport::compression(&state.inner.compression))
         .layer(transport::decompression(max_body_bytes))
         .layer(DefaultBodyLimit::max(max_body_bytes));
-    // A request takes its load-shedding slot once its body is in.
+    // A request takes its load-shedding slot once its body is in, then waits for
+    // its turn to execute.
     let graphql_layers = ServiceBuilder::new()
         .layer(axum::middleware::from_fn_with_state(body_limits, body::read_whole))
         .layer(axum::middleware::from_fn_with_state(slots, admission::shed_load));

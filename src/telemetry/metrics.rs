@@ -13,7 +13,7 @@ use std::{collections::HashSet, path::Path, sync::Arc, sync::RwLock, time::Durat
 use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
     core::{Collector, Desc},
-    proto::{Counter, Metric, MetricFamily, MetricType},
+    proto::{Counter, Gauge, Metric, MetricFamily, MetricType},
 };
 
 /// Most names `telemetry.operation_labels` may list (a manifest's operations come
@@ -292,11 +292,29 @@ impl Metrics {
         help: &str,
         read: impl Fn() -> u64 + Send + Sync + 'static,
     ) -> prometheus::Result<()> {
+        self.read_from(name, help, MetricType::COUNTER, Box::new(move || read() as f64))
+    }
+
+    /// Exports a value kept elsewhere as the gauge `name` (prefixed `gateway_`),
+    /// read by `read` at each scrape. Fails as [`Metrics::count_from`] does.
+    pub fn gauge_from(
+        &self,
+        name: &str,
+        help: &str,
+        read: impl Fn() -> f64 + Send + Sync + 'static,
+    ) -> prometheus::Result<()> {
+        self.read_from(name, help, MetricType::GAUGE, Box::new(read))
+    }
+
+    fn read_from(
+        &self,
+        name: &str,
+        help: &str,
+        kind: MetricType,
+        read: Box<dyn Fn() -> f64 + Send + Sync>,
+    ) -> prometheus::Result<()> {
         let desc = Desc::new(name.to_owned(), help.to_owned(), Vec::new(), Default::default())?;
-        self.inner.registry.register(Box::new(CountFrom {
-            desc,
-            read: Box::new(read),
-        }))
+        self.inner.registry.register(Box::new(ReadFrom { desc, kind, read }))
     }
 
     /// Everything, in the Prometheus text format (version 0.0.4).
@@ -309,27 +327,35 @@ impl Metrics {
     }
 }
 
-/// A counter whose value is read from elsewhere at each scrape
-/// ([`Metrics::count_from`]).
-struct CountFrom {
+/// A counter or gauge whose value is read from elsewhere at each scrape
+/// ([`Metrics::count_from`], [`Metrics::gauge_from`]).
+struct ReadFrom {
     desc: Desc,
-    read: Box<dyn Fn() -> u64 + Send + Sync>,
+    kind: MetricType,
+    read: Box<dyn Fn() -> f64 + Send + Sync>,
 }
 
-impl Collector for CountFrom {
+impl Collector for ReadFrom {
     fn desc(&self) -> Vec<&Desc> {
         vec![&self.desc]
     }
 
     fn collect(&self) -> Vec<MetricFamily> {
-        let mut counter = Counter::default();
-        counter.set_value((self.read)() as f64);
         let mut metric = Metric::default();
-        metric.set_counter(counter);
+        let value = (self.read)();
+        if self.kind == MetricType::GAUGE {
+            let mut gauge = Gauge::default();
+            gauge.set_value(value);
+            metric.set_gauge(gauge);
+        } else {
+            let mut counter = Counter::default();
+            counter.set_value(value);
+            metric.set_counter(counter);
+        }
         let mut family = MetricFamily::default();
         family.set_name(self.desc.fq_name.clone());
         family.set_help(self.desc.help.clone());
-        family.set_field_type(MetricType::COUNTER);
+        family.set_field_type(self.kind);
         family.set_metric(vec![metric]);
         vec![family]
     }

@@ -212,6 +212,42 @@ async fn past_the_in_flight_cap_requests_are_shed_with_retry_after() {
 }
 
 #[tokio::test]
+async fn past_the_executing_limit_a_request_waits_for_its_turn_within_its_deadline() {
+    let app = spawn_app_with(|config| config.server.max_executing = 1).await;
+    app.fault(json!({"service": "restaurants", "hang": true})).await;
+    let slow = app
+        .graphql_post(&json!({"query": RESTAURANT, "variables": {"id": "17"}}), None)
+        .header("x-request-timeout-ms", "1500");
+    let slow = tokio::spawn(async move { slow.send().await.unwrap().status() });
+    // The slow request holds the only turn once its upstream call has arrived.
+    let arrived = eventually(Duration::from_secs(5), || async {
+        app.stats().await.calls("restaurants GET /restaurants") > 0
+    })
+    .await;
+    assert!(arrived);
+
+    // A request whose deadline passes while it waits is shed.
+    let impatient = app
+        .graphql_post(&json!({"query": "{ __typename }"}), None)
+        .header("x-request-timeout-ms", "100")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(impatient.status(), 503);
+    assert_eq!(impatient.headers()["retry-after"], "1");
+    let body: Value = impatient.json().await.unwrap();
+    assert_eq!(errors(&body)[0]["extensions"]["code"], "OVERLOADED");
+
+    // One that can wait runs once the slow one is answered (at its deadline).
+    let (status, body) = app.query("{ __typename }", json!({}), None).await;
+    assert_eq!(status, 200);
+    assert_eq!(body["data"]["__typename"], "Query");
+    assert_eq!(slow.await.unwrap(), 200);
+    let metrics = app.get("/metrics").send().await.unwrap().text().await.unwrap();
+    assert!(metrics.contains("\ngateway_graphql_executing_limit 1\n"), "{metrics}");
+}
+
+#[tokio::test]
 async fn an_answer_over_the_size_limit_is_a_bad_response() {
     let app = spawn_app_with(|config| config.upstreams.max_response_bytes = 2048).await;
 
