@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 
-use crate::helpers::{HOME, RESTAURANT, assert_no_errors, berlin, errors, spawn_app, spawn_app_with};
+use crate::helpers::{HOME, RESTAURANT, TestApp, assert_no_errors, berlin, errors, spawn_app, spawn_app_with};
 
 /// Polls `probe` until it holds, at most `limit` long: for states that change when
 /// a timer in the gateway runs out (a breaker's open period).
@@ -183,20 +183,28 @@ async fn with_the_demo_gone_every_query_errs_and_service_resumes_when_it_returns
     );
 }
 
-#[tokio::test]
-async fn past_the_in_flight_cap_requests_are_shed_with_retry_after() {
-    let app = spawn_app_with(|config| config.server.max_in_flight = 1).await;
+/// Sends a `Restaurant` query that hangs on its upstream for `deadline_ms`, and
+/// returns once its upstream call has arrived (it then holds its slot and its
+/// turn): the task gives its status.
+async fn hold_a_slow_request(app: &TestApp, deadline_ms: &str) -> tokio::task::JoinHandle<reqwest::StatusCode> {
     app.fault(json!({"service": "restaurants", "hang": true})).await;
     let slow = app
         .graphql_post(&json!({"query": RESTAURANT, "variables": {"id": "17"}}), None)
-        .header("x-request-timeout-ms", "2000");
+        .header("x-request-timeout-ms", deadline_ms);
     let slow = tokio::spawn(async move { slow.send().await.unwrap().status() });
-    // The slow request holds the only slot once its upstream call has arrived.
     let arrived = eventually(Duration::from_secs(5), || async {
         app.stats().await.calls("restaurants GET /restaurants") > 0
     })
     .await;
     assert!(arrived);
+    slow
+}
+
+#[tokio::test]
+async fn past_the_in_flight_cap_requests_are_shed_with_retry_after() {
+    let app = spawn_app_with(|config| config.server.max_in_flight = 1).await;
+    // The slow request holds the only slot.
+    let slow = hold_a_slow_request(&app, "2000").await;
 
     let response = app
         .graphql_post(&json!({"query": "{ __typename }"}), None)
@@ -214,17 +222,8 @@ async fn past_the_in_flight_cap_requests_are_shed_with_retry_after() {
 #[tokio::test]
 async fn past_the_executing_limit_a_request_waits_for_its_turn_within_its_deadline() {
     let app = spawn_app_with(|config| config.server.max_executing = 1).await;
-    app.fault(json!({"service": "restaurants", "hang": true})).await;
-    let slow = app
-        .graphql_post(&json!({"query": RESTAURANT, "variables": {"id": "17"}}), None)
-        .header("x-request-timeout-ms", "1500");
-    let slow = tokio::spawn(async move { slow.send().await.unwrap().status() });
-    // The slow request holds the only turn once its upstream call has arrived.
-    let arrived = eventually(Duration::from_secs(5), || async {
-        app.stats().await.calls("restaurants GET /restaurants") > 0
-    })
-    .await;
-    assert!(arrived);
+    // The slow request holds the only turn.
+    let slow = hold_a_slow_request(&app, "1500").await;
 
     // A request whose deadline passes while it waits is shed.
     let impatient = app
