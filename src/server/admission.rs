@@ -55,10 +55,7 @@ pub async fn shed_load(State(admission): State<Arc<Admission>>, mut request: Req
         Some(limiter) => {
             let since = Instant::now();
             let budget = deadline(request.headers(), admission.request_timeout).map(|(_, budget)| budget);
-            let Some(turn) = limiter
-                .turn(*budget.as_ref().unwrap_or(&admission.request_timeout))
-                .await
-            else {
+            let Some(turn) = limiter.turn(budget.unwrap_or(admission.request_timeout)).await else {
                 tracing::warn!(
                     limit = limiter.limit(),
                     "shedding load: no turn to execute within the deadline"

@@ -247,6 +247,34 @@ async fn past_the_executing_limit_a_request_waits_for_its_turn_within_its_deadli
 }
 
 #[tokio::test]
+async fn the_wait_for_a_turn_counts_against_the_deadline() {
+    let app = spawn_app_with(|config| config.server.max_executing = 1).await;
+    let slow = hold_a_slow_request(&app, "1000").await;
+    let started = Instant::now();
+
+    // It waits about a second for its turn, then has about half a second left
+    // for its own call to the hanging service, not 1.5 s more.
+    let (status, body) = app
+        .send_json(
+            app.graphql_post(&json!({"query": RESTAURANT, "variables": {"id": "17"}}), None)
+                .header("x-request-timeout-ms", "1500"),
+        )
+        .await
+        .status_and_body();
+
+    let elapsed = started.elapsed();
+    assert_eq!(status, 200);
+    assert!(
+        errors(&body)
+            .iter()
+            .any(|e| e["extensions"]["code"] == "DEADLINE_EXCEEDED"),
+        "{body}"
+    );
+    assert!(elapsed < Duration::from_millis(2200), "answered after {elapsed:?}");
+    assert_eq!(slow.await.unwrap(), 200);
+}
+
+#[tokio::test]
 async fn an_answer_over_the_size_limit_is_a_bad_response() {
     let app = spawn_app_with(|config| config.upstreams.max_response_bytes = 2048).await;
 
