@@ -5,7 +5,7 @@
 //! starting more requests: each waits longer for the CPU, and meanwhile holds its
 //! upstream connections, answers and field futures. Measured on 2 cores at 64
 //! concurrent `HomeScreen`s (docs/performance.md, "Requests executing at once"),
-//! 64 executing at once peaked at 84-86 MiB; 16 at once at 45 MiB, for the same
+//! 64 executing at once peaked at 82-89 MiB; 16 at once at 45 MiB, with no less
 //! throughput. A fixed limit that low would starve a gateway whose upstreams are
 //! slow, where requests spend their time waiting on the network (at 20 ms per
 //! upstream, 16 at once serve 188 `HomeScreen`s a second against 387), hence:
@@ -30,7 +30,7 @@ use std::{
     time::Duration,
 };
 
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::Semaphore;
 
 /// How often the adaptive limit is adjusted.
 pub const WINDOW: Duration = Duration::from_millis(100);
@@ -48,7 +48,7 @@ const FLOOR_PER_WORKER: usize = 8;
 
 /// The limit on requests executing at once, shared by every request.
 pub struct Limiter {
-    permits: Arc<Semaphore>,
+    permits: Semaphore,
     /// The current limit.
     limit: AtomicUsize,
     /// Permits to take back as requests finish: the limit shrank below the
@@ -60,21 +60,19 @@ pub struct Limiter {
     ceiling: usize,
 }
 
-/// A request's turn: returned (or taken back, if the limit shrank) when dropped.
-pub struct Turn {
-    permit: Option<OwnedSemaphorePermit>,
-    limiter: Arc<Limiter>,
-}
+/// A request's turn: its permit is given back when dropped, unless the limit
+/// shrank meanwhile and it pays off a permit owed.
+pub struct Turn(Arc<Limiter>);
 
 impl Drop for Turn {
     fn drop(&mut self) {
-        let limiter = &self.limiter;
+        let limiter = &self.0;
         let repaid = limiter
             .debt
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |debt| debt.checked_sub(1))
             .is_ok();
-        if let (true, Some(permit)) = (repaid, self.permit.take()) {
-            permit.forget();
+        if !repaid {
+            limiter.permits.add_permits(1);
         }
     }
 }
@@ -84,7 +82,7 @@ impl Limiter {
     /// [`Limiter::adapt`] if that is called.
     fn new(limit: usize, floor: usize, ceiling: usize) -> Arc<Self> {
         Arc::new(Self {
-            permits: Arc::new(Semaphore::new(limit)),
+            permits: Semaphore::new(limit),
             limit: AtomicUsize::new(limit),
             debt: AtomicUsize::new(0),
             waited: AtomicBool::new(false),
@@ -119,43 +117,32 @@ impl Limiter {
 
     /// Waits for a turn, at most `patience`; `None` when none came in time.
     pub async fn turn(self: &Arc<Self>, patience: Duration) -> Option<Turn> {
-        let permit = match self.permits.clone().try_acquire_owned() {
+        let permit = match self.permits.try_acquire() {
             Ok(permit) => permit,
             Err(_) => {
                 self.waited.store(true, Ordering::Release);
-                tokio::time::timeout(patience, self.permits.clone().acquire_owned())
+                tokio::time::timeout(patience, self.permits.acquire())
                     .await
                     .ok()?
                     .ok()?
             }
         };
-        Some(Turn {
-            permit: Some(permit),
-            limiter: self.clone(),
-        })
+        // The turn gives it back (or pays a debt with it) when dropped.
+        permit.forget();
+        Some(Turn(self.clone()))
     }
 
     /// Sets the limit to `new`: more permits at once, or fewer as they come back.
     fn resize(&self, new: usize) {
         let old = self.limit.swap(new, Ordering::AcqRel);
         if new > old {
-            let mut grow = new - old;
+            let grow = new - old;
             // Permits still owed are cancelled before new ones are made.
-            while grow > 0 {
-                let debt = self.debt.load(Ordering::Acquire);
-                let cancel = debt.min(grow);
-                if cancel == 0 {
-                    break;
-                }
-                if self
-                    .debt
-                    .compare_exchange(debt, debt - cancel, Ordering::AcqRel, Ordering::Acquire)
-                    .is_ok()
-                {
-                    grow -= cancel;
-                }
-            }
-            self.permits.add_permits(grow);
+            let owed = self
+                .debt
+                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |debt| Some(debt - debt.min(grow)))
+                .unwrap_or_else(|debt| debt);
+            self.permits.add_permits(grow - owed.min(grow));
         } else if new < old {
             let shrink = old - new;
             let forgotten = self.permits.forget_permits(shrink);
@@ -210,9 +197,9 @@ impl Limiter {
 /// window (`0.0..=1.0`) and whether a request had to wait in it.
 pub fn step(limit: usize, busy: f64, waited: bool, floor: usize, ceiling: usize) -> usize {
     if busy >= SATURATED {
-        limit.saturating_sub((limit / 8).max(1)).max(floor)
+        limit.saturating_sub((limit / 8).max(1))
     } else if waited && busy < SPARE {
-        limit.saturating_add((limit / 4).max(1)).min(ceiling)
+        limit.saturating_add((limit / 4).max(1))
     } else {
         limit
     }
@@ -267,5 +254,22 @@ mod tests {
             limiter.waited.load(Ordering::Acquire),
             "a turn refused counts as a wait"
         );
+    }
+
+    #[tokio::test]
+    async fn growing_while_permits_are_owed_cancels_the_debt_first() {
+        let limiter = Limiter::new(4, 1, 8);
+        let turns: Vec<_> = futures_util::future::join_all((0..4).map(|_| limiter.turn(Duration::ZERO))).await;
+        limiter.resize(2);
+        limiter.resize(3);
+        assert_eq!(
+            limiter.debt.load(Ordering::Acquire),
+            1,
+            "one of the two owed is cancelled"
+        );
+        drop(turns);
+        let held: Vec<_> = futures_util::future::join_all((0..3).map(|_| limiter.turn(Duration::ZERO))).await;
+        assert!(held.iter().all(Option::is_some), "three at once");
+        assert!(limiter.turn(Duration::ZERO).await.is_none(), "not four");
     }
 }
