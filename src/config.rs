@@ -1590,6 +1590,23 @@ mod tests {
     }
 
     #[test]
+    fn executing_limits_above_the_in_flight_cap_are_refused_by_name() {
+        let mut config = Config::default();
+        config.server.max_executing = config.server.max_in_flight + 1;
+        let error = config.validate().unwrap_err().to_string();
+        assert!(error.contains("server.max_executing"), "{error}");
+
+        let mut config = Config::default();
+        config.server.min_executing = config.server.max_in_flight + 1;
+        let error = config.validate().unwrap_err().to_string();
+        assert!(error.contains("server.min_executing"), "{error}");
+
+        let mut config = Config::default();
+        config.server.max_executing = config.server.max_in_flight;
+        config.validate().unwrap();
+    }
+
+    #[test]
     fn an_unknown_service_is_refused_by_name() {
         let mut config = Config::default();
         config.upstreams.base_url = Some("http://127.0.0.1:4001".parse().unwrap());
